@@ -1,0 +1,120 @@
+using System.ComponentModel.DataAnnotations;
+
+namespace EventIngest;
+
+/// <summary>Where the service keeps its state. Either a connection string (Azurite, local runs)
+/// or service URIs reached with a token credential (Azure, managed identity).</summary>
+public sealed class StorageOptions
+{
+    public const string Section = "EventIngest:Storage";
+
+    /// <summary>A storage connection string; when set, the service URIs are ignored.</summary>
+    public string? ConnectionString { get; set; }
+
+    public Uri? TableServiceUri { get; set; }
+    public Uri? QueueServiceUri { get; set; }
+    public Uri? BlobServiceUri { get; set; }
+
+    /// <summary>Client id of a user-assigned managed identity; empty for the default credential chain.</summary>
+    public string? ClientId { get; set; }
+
+    /// <summary>Prefix of every table, queue and container name the service creates, so several
+    /// deployments (or test runs) can share one account.</summary>
+    [RegularExpression("^[a-z][a-z0-9]{0,15}$", ErrorMessage = "EventIngest:Storage:Prefix must be lower-case letters and digits, starting with a letter, at most 16 characters.")]
+    public string Prefix { get; set; } = "ei";
+
+    /// <summary>Upper bound on one storage call (including the SDK's own retries) before the
+    /// request is answered 503.</summary>
+    [Range(typeof(TimeSpan), "00:00:01", "00:05:00")]
+    public TimeSpan OperationTimeout { get; set; } = TimeSpan.FromSeconds(10);
+}
+
+/// <summary>Limits and rules of the event route.</summary>
+public sealed class IngestOptions
+{
+    public const string Section = "EventIngest:Ingest";
+    public const int HardMaxEventBytes = 3 * 1024 * 1024;
+    public const int MaxEventsPerRequest = 5000;
+
+    [Range(1024, HardMaxEventBytes, ErrorMessage = "EventIngest:Ingest:MaxEventBytes must be between 1024 and 3145728 (3 MiB).")]
+    public int MaxEventBytes { get; set; } = 512 * 1024;
+
+    [Range(1024, 100 * 1024 * 1024, ErrorMessage = "EventIngest:Ingest:MaxRequestBytes must be between 1024 and 104857600 (the Functions host caps bodies at 100 MB).")]
+    public long MaxRequestBytes { get; set; } = 16 * 1024 * 1024;
+
+    [Range(typeof(TimeSpan), "00:00:01", "30.00:00:00", ErrorMessage = "EventIngest:Ingest:IdempotencyWindow must be between 1 second and 30 days.")]
+    public TimeSpan IdempotencyWindow { get; set; } = TimeSpan.FromHours(24);
+
+    /// <summary>A <c>ts</c> at most this far in the future is treated as "now" (client clocks run ahead).</summary>
+    [Range(typeof(TimeSpan), "00:00:00", "00:10:00", ErrorMessage = "EventIngest:Ingest:ClockSkew must be between 0 and 10 minutes.")]
+    public TimeSpan ClockSkew { get; set; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>Seconds a client is told to wait (Retry-After) when storage or key management is unavailable.</summary>
+    [Range(1, 3600)]
+    public int RetryAfterSeconds { get; set; } = 5;
+}
+
+/// <summary>Who may send and read events.</summary>
+public sealed class AuthOptions
+{
+    public const string Section = "EventIngest:Auth";
+
+    /// <summary>When true and no event key is configured, the event route answers 503 (Inngest's
+    /// behaviour). The local host sets it to false and accepts any key.</summary>
+    public bool RequireEventKeys { get; set; } = true;
+
+    public List<KeyHash> EventKeys { get; set; } = [];
+    public List<KeyHash> SigningKeys { get; set; } = [];
+
+    /// <summary>Environment of events sent with an unconfigured key on the local host.</summary>
+    public string DefaultEnvironment { get; set; } = "dev";
+}
+
+/// <summary>A key configured by its SHA-256 hash (lower-case hex); the raw key never sits in configuration.</summary>
+public sealed class KeyHash
+{
+    [Required, RegularExpression("^[0-9a-fA-F]{64}$", ErrorMessage = "Key hashes are SHA-256 in hex (64 characters).")]
+    public string Hash { get; set; } = "";
+
+    [Required, RegularExpression("^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$", ErrorMessage = "Environment names are 1-64 letters, digits, '.', '_' or '-'.")]
+    public string Environment { get; set; } = "production";
+}
+
+/// <summary>Which queue(s) an event goes to, by event-name pattern.</summary>
+public sealed class RoutingOptions
+{
+    public const string Section = "EventIngest:Routing";
+
+    [Required, RegularExpression("^[a-z0-9](?!.*--)[a-z0-9-]{1,61}[a-z0-9]$", ErrorMessage = "EventIngest:Routing:DefaultQueue must be a valid queue name.")]
+    public string DefaultQueue { get; set; } = "events";
+
+    public List<Route> Routes { get; set; } = [];
+}
+
+public sealed class Route
+{
+    /// <summary>An event name, or a prefix ending in <c>*</c> (<c>app/account.*</c>), or <c>*</c>.</summary>
+    [Required]
+    public string Pattern { get; set; } = "*";
+
+    [Required, RegularExpression("^[a-z0-9](?!.*--)[a-z0-9-]{1,61}[a-z0-9]$", ErrorMessage = "Route queue names must be valid queue names.")]
+    public string Queue { get; set; } = "events";
+}
+
+/// <summary>Which key-encryption key protects <c>user</c> data.</summary>
+public sealed class EncryptionOptions
+{
+    public const string Section = "EventIngest:Encryption";
+
+    /// <summary><c>KeyVault</c> (production) or <c>Local</c> (a key file; development only).</summary>
+    public string KeyProvider { get; set; } = "KeyVault";
+
+    /// <summary>Key Vault key identifier, <c>https://{vault}.vault.azure.net/keys/{name}</c>.</summary>
+    public Uri? KeyVaultKeyId { get; set; }
+
+    /// <summary>Path of the local key file (created on first run).</summary>
+    public string? LocalKeyPath { get; set; }
+
+    /// <summary>The Functions app refuses the local key unless this is true.</summary>
+    public bool AllowLocalKey { get; set; }
+}
