@@ -1,5 +1,6 @@
 using System.Runtime.InteropServices;
 using System.Text;
+using System.Text.Unicode;
 using System.Text.Json;
 
 namespace EventIngest.Ingest;
@@ -59,6 +60,9 @@ public static class EventParser
     public static ParseResult Parse(ReadOnlyMemory<byte> body, long receivedAt, int maxEventBytes)
     {
         if (IsBlank(body.Span)) return new ParseResult();
+
+        // JsonDocument checks the UTF-8 of strings only when they are read; the envelope copies them raw.
+        if (!Utf8.IsValid(body.Span)) return BodyFailure();
 
         JsonDocument document;
         try
