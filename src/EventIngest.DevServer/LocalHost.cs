@@ -27,6 +27,7 @@ public static class LocalHost
         var app = builder.Build();
         if (storage is not null) app.Lifetime.ApplicationStopped.Register(() => storage.DisposeAsync().AsTask().GetAwaiter().GetResult());
         app.Use(CollapseLeadingSlashes);
+        app.UseRouting(); // after the slash fix, so the fixed path is what gets routed
         MapRoutes(app);
         app.Lifetime.ApplicationStarted.Register(() =>
         {

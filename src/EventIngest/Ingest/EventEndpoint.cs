@@ -41,10 +41,6 @@ public sealed class EventEndpoint(
                 return IngestResponse.Error(400, "x-inngest-env names an environment this event key may not send to");
         }
 
-        if (IsFormContent(request.ContentType))
-        {
-            return IngestResponse.Error(400, "Form bodies are not accepted: " + EventParser.BodyError);
-        }
         if (request.ContentLength > _options.MaxRequestBytes) return TooLarge();
 
         var receivedAt = time.GetUtcNow().ToUnixTimeMilliseconds();
@@ -72,11 +68,6 @@ public sealed class EventEndpoint(
 
     private IngestResponse TooLarge() =>
         IngestResponse.Error(413, $"Request body is larger than the limit of {_options.MaxRequestBytes} bytes");
-
-    private static bool IsFormContent(string? contentType) =>
-        contentType is not null &&
-        (contentType.StartsWith("multipart/form-data", StringComparison.OrdinalIgnoreCase) ||
-         contentType.StartsWith("application/x-www-form-urlencoded", StringComparison.OrdinalIgnoreCase));
 
     /// <summary>Reads at most <paramref name="cap"/> bytes; returns a null buffer as soon as the body is longer.</summary>
     private static async Task<(byte[]? Buffer, int Length)> ReadBodyAsync(Stream body, long cap, CancellationToken ct)

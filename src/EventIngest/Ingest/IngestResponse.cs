@@ -41,6 +41,7 @@ public sealed class IngestResponse : IResult
         await using var writer = new Utf8JsonWriter(response.BodyWriter);
         Write(writer);
         await writer.FlushAsync();
+        await response.BodyWriter.FlushAsync();
     }
 
     public void Write(Utf8JsonWriter w)

@@ -33,5 +33,8 @@ public sealed class EventQueue(StorageAccount storage)
 
     public Task SendAsync(IEnumerable<(string Queue, byte[] Body)> messages, CancellationToken ct) =>
         Parallel.ForEachAsync(messages, new ParallelOptions { MaxDegreeOfParallelism = SendConcurrency, CancellationToken = ct }, async (m, token) =>
-            await storage.Queue(m.Queue).SendMessageAsync(BinaryData.FromBytes(m.Body), cancellationToken: token));
+        {
+            var client = await storage.ReadyQueueAsync(m.Queue, token);
+            await client.SendMessageAsync(BinaryData.FromBytes(m.Body), cancellationToken: token);
+        });
 }

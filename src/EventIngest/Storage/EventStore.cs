@@ -194,10 +194,11 @@ public sealed class EventStore(StorageAccount storage, IOptions<IngestOptions> i
                 foreach (var c in chunk)
                 {
                     if (!found.TryGetValue(c.Key.Row, out var claim)) { rest.Add(c); continue; }
-                    var winner = await ResolveExistingClaimAsync(batch, c.Event, c.Key, claim, ct);
-                    if (winner == c.Event.InternalId) continue;
-                    c.Event.DuplicateOf = winner;
-                    if (c.Event.RecordWritten) orphans.Add(c.Event);
+                    var (holder, won) = await ResolveExistingClaimAsync(batch, c.Event, c.Key, claim, ct);
+                    if (won) continue;
+                    // A claim holding this very id is the earlier attempt of the same seeded request.
+                    c.Event.DuplicateOf = holder;
+                    if (c.Event.RecordWritten && holder != c.Event.InternalId) orphans.Add(c.Event);
                 }
                 if (rest.Count == chunk.Count)
                 {
@@ -209,21 +210,21 @@ public sealed class EventStore(StorageAccount storage, IOptions<IngestOptions> i
         return orphans;
     }
 
-    /// <summary>Returns the internal id that holds the key: the existing one inside the window,
-    /// this event's own when the existing claim has expired and this request replaced it.</summary>
-    private async Task<string> ResolveExistingClaimAsync(IngestBatch batch, PendingEvent e, (string Partition, string Row) key, TableEntity claim, CancellationToken ct)
+    /// <summary>Who holds the key: the existing claim inside the window, or this event when the
+    /// existing claim has expired and this request replaced it (<c>Won</c>).</summary>
+    private async Task<(string Holder, bool Won)> ResolveExistingClaimAsync(IngestBatch batch, PendingEvent e, (string Partition, string Row) key, TableEntity claim, CancellationToken ct)
     {
         var holder = claim.GetString("InternalId");
-        if (holder == e.InternalId || !IsExpired(claim.GetInt64("CreatedAt"))) return holder;
+        if (!IsExpired(claim.GetInt64("CreatedAt"))) return (holder, false);
         try
         {
             await storage.Idempotency.UpdateEntityAsync(ClaimEntity(batch, e, key), claim.ETag, TableUpdateMode.Replace, ct);
-            return e.InternalId;
+            return (e.InternalId, true);
         }
         catch (RequestFailedException ex) when (ex.Status == 412)
         {
             var again = await storage.Idempotency.GetEntityAsync<TableEntity>(key.Partition, key.Row, cancellationToken: ct);
-            return again.Value.GetString("InternalId");
+            return (again.Value.GetString("InternalId"), false);
         }
     }
 

@@ -17,11 +17,11 @@ public sealed class StorageAccount
 {
     private readonly QueueServiceClient _queues;
     private readonly ConcurrentDictionary<string, QueueClient> _queueClients = new(StringComparer.Ordinal);
-    private readonly IReadOnlyCollection<string> _routedQueues;
+    private readonly ConcurrentDictionary<string, bool> _createdQueues = new(StringComparer.Ordinal);
     private readonly Lock _readyLock = new();
     private Task? _ready;
 
-    public StorageAccount(IOptions<StorageOptions> storage, IOptions<RoutingOptions> routing)
+    public StorageAccount(IOptions<StorageOptions> storage)
     {
         var options = storage.Value;
         Options = options;
@@ -55,9 +55,6 @@ public sealed class StorageAccount
         Idempotency = tables.GetTableClient(options.Prefix + "idempotency");
         Outbox = tables.GetTableClient(options.Prefix + "outbox");
         LargeEvents = blobs.GetBlobContainerClient(options.Prefix + "-large");
-
-        var routes = routing.Value;
-        _routedQueues = routes.Routes.Select(r => r.Queue).Append(routes.DefaultQueue).Distinct(StringComparer.Ordinal).ToArray();
     }
 
     public StorageOptions Options { get; }
@@ -69,7 +66,17 @@ public sealed class StorageAccount
 
     public QueueClient Queue(string name) => _queueClients.GetOrAdd(name, _queues.GetQueueClient);
 
-    /// <summary>Creates tables, queues and the container once per process; after a failure the next call tries again.</summary>
+    /// <summary>The queue, created on first use in this process.</summary>
+    public async ValueTask<QueueClient> ReadyQueueAsync(string name, CancellationToken cancellationToken)
+    {
+        var client = Queue(name);
+        if (_createdQueues.ContainsKey(name)) return client;
+        await client.CreateIfNotExistsAsync(cancellationToken: cancellationToken);
+        _createdQueues.TryAdd(name, true);
+        return client;
+    }
+
+    /// <summary>Creates the tables and the container once per process; after a failure the next call tries again.</summary>
     public Task EnsureCreatedAsync(CancellationToken cancellationToken)
     {
         lock (_readyLock)
@@ -87,8 +94,7 @@ public sealed class StorageAccount
             Events.CreateIfNotExistsAsync(ct),
             Idempotency.CreateIfNotExistsAsync(ct),
             Outbox.CreateIfNotExistsAsync(ct),
-            LargeEvents.CreateIfNotExistsAsync(cancellationToken: ct),
-            Task.WhenAll(_routedQueues.Select(q => Queue(q).CreateIfNotExistsAsync(cancellationToken: ct))));
+            LargeEvents.CreateIfNotExistsAsync(cancellationToken: ct));
     }
 
     private static TokenCredential CreateCredential(string? clientId) =>
