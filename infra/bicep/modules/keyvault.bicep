@@ -54,6 +54,7 @@ resource vault 'Microsoft.KeyVault/vaults@2024-11-01' = {
     }
   }
 
+  // ARM creates the key once; later deployments leave an existing key (and its rotation policy) as it is.
   resource key 'keys' = {
     name: keyName
     properties: {
