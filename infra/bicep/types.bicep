@@ -11,6 +11,9 @@ type keyHash = {
   @minLength(1)
   @maxLength(64)
   environment: string
+
+  @description('True if x-inngest-env may name any (branch) environment for this key; default false.')
+  branchEnvironments: bool?
 }
 
 @export()

@@ -48,6 +48,7 @@ func keySettings(section string, keys keyHash[]) object =>
     union(settings, {
       '${section}__${i}__Hash': keys[i].hash
       '${section}__${i}__Environment': keys[i].environment
+      '${section}__${i}__BranchEnvironments': string(keys[i].?branchEnvironments ?? false)
     }))
 
 var allSettings = union(
