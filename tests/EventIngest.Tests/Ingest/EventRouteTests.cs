@@ -206,3 +206,29 @@ public sealed class EventRouteTests(AzuriteFixture azurite) : IAsyncLifetime
         Assert.Equal(0, await _host.CountMessagesAsync());
     }
 }
+
+/// <summary>Every malformed-body rule of the contract, through HTTP: a 4xx in the envelope and nothing written.</summary>
+[Collection(AzuriteFixture.CollectionName)]
+public sealed class MalformedBodyTests(AzuriteFixture azurite)
+{
+    [Theory]
+    [MemberData(nameof(EventParserTests.InvalidBodies), MemberType = typeof(EventParserTests))]
+    public async Task MalformedBodyIsRefusedAndNothingIsWritten(string body, int status, int? index, string? field, string message)
+    {
+        await using var host = await TestHost.StartAsync(azurite.ConnectionString, azurite.NewStorageNamePrefix());
+        var response = await host.SendAsync(body, headers: new Dictionary<string, string> { [IdSeed.HeaderName] = "1743130137367,eii2YKXRVTJPuA==" });
+        Assert.Equal(status, (int)response.StatusCode);
+        var json = await TestHost.JsonAsync(response);
+        Assert.Equal(status, json.GetProperty("status").GetInt32());
+        Assert.Empty(json.GetProperty("ids").EnumerateArray());
+        Assert.Contains(message, json.GetProperty("error").GetString(), StringComparison.Ordinal);
+        var error = json.GetProperty("errors")[0];
+        Assert.Equal(index, error.TryGetProperty("index", out var i) ? i.GetInt32() : null);
+        Assert.Equal(field, error.TryGetProperty("field", out var f) ? f.GetString() : null);
+
+        Assert.Empty(await host.RowsAsync(host.Storage.Events));
+        Assert.Empty(await host.RowsAsync(host.Storage.Idempotency));
+        Assert.Empty(await host.RowsAsync(host.Storage.Outbox));
+        Assert.Equal(0, await host.CountMessagesAsync());
+    }
+}
