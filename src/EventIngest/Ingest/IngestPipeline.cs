@@ -94,7 +94,7 @@ public sealed class IngestPipeline(
             Environment = environment,
             Nonce = Ulid.NewUlid(receivedAt),
             ReceivedAt = receivedAt,
-            RecordPartition = EventStore.RecordPartitionFor(environment, pending[0].InternalId),
+            RecordPartition = RecordKeys.Partition(environment, pending[0].InternalId),
             Events = pending,
         };
     }

@@ -15,16 +15,12 @@ namespace EventIngest.Storage;
 /// </summary>
 public sealed class EventStore(StorageAccount storage, IOptions<IngestOptions> ingestOptions, TimeProvider time)
 {
-    public const int RecordPartitionPrefix = 19;
     private const int MaxTransactionActions = 100;
     // Transactions are capped at 4 MiB; binary properties travel base64-encoded.
     private const int MaxTransactionPayload = 2_500_000;
     private const int OutboxShards = 8;
 
     private readonly TimeSpan _window = ingestOptions.Value.IdempotencyWindow;
-
-    public static string RecordPartitionFor(string environment, string internalId) =>
-        string.Concat(environment, "|", internalId.AsSpan(0, RecordPartitionPrefix));
 
     public static string OutboxPartitionFor(long millis, string nonce) =>
         DateTimeOffset.FromUnixTimeMilliseconds(millis).UtcDateTime.ToString("yyyyMMddHHmm", CultureInfo.InvariantCulture)
@@ -61,7 +57,7 @@ public sealed class EventStore(StorageAccount storage, IOptions<IngestOptions> i
 
     public static TableEntity RecordEntity(IngestBatch batch, PendingEvent e)
     {
-        var entity = new TableEntity(batch.RecordPartition, e.InternalId)
+        var entity = new TableEntity(batch.RecordPartition, RecordKeys.Row(e.InternalId))
         {
             ["Name"] = e.Name,
             ["Ts"] = e.Ts,
@@ -107,7 +103,7 @@ public sealed class EventStore(StorageAccount storage, IOptions<IngestOptions> i
                 var rest = new List<PendingEvent>(chunk.Count);
                 foreach (var e in chunk)
                 {
-                    if (!existing.TryGetValue(e.InternalId, out var found)) { rest.Add(e); continue; }
+                    if (!existing.TryGetValue(RecordKeys.Row(e.InternalId), out var found)) { rest.Add(e); continue; }
                     await ResolveExistingRecordAsync(batch, e, found, ct);
                 }
                 if (rest.Count == chunk.Count)
@@ -145,9 +141,9 @@ public sealed class EventStore(StorageAccount storage, IOptions<IngestOptions> i
         }
     }
 
-    private async Task<Dictionary<string, TableEntity>> ReadRecordsAsync(string partition, IEnumerable<string> rowKeys, CancellationToken ct)
+    private async Task<Dictionary<string, TableEntity>> ReadRecordsAsync(string partition, IEnumerable<string> internalIds, CancellationToken ct)
     {
-        var keys = rowKeys.Order(StringComparer.Ordinal).ToList();
+        var keys = internalIds.Select(RecordKeys.Row).Order(StringComparer.Ordinal).ToList();
         var filter = TableClient.CreateQueryFilter($"PartitionKey eq {partition} and RowKey ge {keys[0]} and RowKey le {keys[^1]}");
         var wanted = keys.ToHashSet(StringComparer.Ordinal);
         var result = new Dictionary<string, TableEntity>(StringComparer.Ordinal);
@@ -253,7 +249,7 @@ public sealed class EventStore(StorageAccount storage, IOptions<IngestOptions> i
         foreach (var chunk in orphans.Chunk(MaxTransactionActions))
         {
             await storage.Events.SubmitTransactionAsync(
-                chunk.Select(e => new TableTransactionAction(TableTransactionActionType.Delete, new TableEntity(batch.RecordPartition, e.InternalId), ETag.All)), ct);
+                chunk.Select(e => new TableTransactionAction(TableTransactionActionType.Delete, new TableEntity(batch.RecordPartition, RecordKeys.Row(e.InternalId)), ETag.All)), ct);
         }
     }
 

@@ -54,7 +54,8 @@ public sealed class OutboxRepair(StorageAccount storage, EventQueue queue, IOpti
         var sent = 0;
         await foreach (var record in storage.Events.QueryAsync<TableEntity>(filter, cancellationToken: ct))
         {
-            if (record.GetString("Id") is { } id && !await HoldsClaimAsync(environment, id, record, ct))
+            var internalId = RecordKeys.InternalIdOf(record.RowKey);
+            if (record.GetString("Id") is { } id && !await HoldsClaimAsync(environment, id, internalId, record.GetInt64("ReceivedAt"), ct))
             {
                 // Another event won the key: this record was never acknowledged.
                 await storage.Events.DeleteEntityAsync(record.PartitionKey, record.RowKey, ETag.All, ct);
@@ -65,7 +66,7 @@ public sealed class OutboxRepair(StorageAccount storage, EventQueue queue, IOpti
             var queues = record.GetString("Queues").Split(',', StringSplitOptions.RemoveEmptyEntries);
             var envelope = record.GetBinary("Message");
             var blob = record.GetString("Blob");
-            var body = queue.MessageFor(environment, record.RowKey, record.GetString("Name"), envelope, blob, envelope?.Length ?? 0);
+            var body = queue.MessageFor(environment, internalId, record.GetString("Name"), envelope, blob, envelope?.Length ?? 0);
             await queue.SendAsync(queues.Select(q => (q, body)), ct);
             sent++;
         }
@@ -74,13 +75,13 @@ public sealed class OutboxRepair(StorageAccount storage, EventQueue queue, IOpti
         return sent;
     }
 
-    private async Task<bool> HoldsClaimAsync(string environment, string id, TableEntity record, CancellationToken ct)
+    private async Task<bool> HoldsClaimAsync(string environment, string id, string internalId, long? receivedAt, CancellationToken ct)
     {
         var (partition, rowKey) = EventStore.ClaimKeyFor(environment, id);
         var claim = new TableEntity(partition, rowKey)
         {
-            ["InternalId"] = record.RowKey,
-            ["CreatedAt"] = record.GetInt64("ReceivedAt"),
+            ["InternalId"] = internalId,
+            ["CreatedAt"] = receivedAt,
         };
         try
         {
@@ -90,7 +91,7 @@ public sealed class OutboxRepair(StorageAccount storage, EventQueue queue, IOpti
         catch (RequestFailedException ex) when (ex.Status == 409)
         {
             var existing = await storage.Idempotency.GetEntityAsync<TableEntity>(partition, rowKey, select: ["InternalId"], cancellationToken: ct);
-            return existing.Value.GetString("InternalId") == record.RowKey;
+            return existing.Value.GetString("InternalId") == internalId;
         }
     }
 }

@@ -36,7 +36,7 @@ public sealed class EventRouteTests(AzuriteFixture azurite) : IAsyncLifetime
         Assert.Equal("dev", message.GetProperty("env").GetString());
 
         var record = Assert.Single(await _host.RowsAsync(_host.Storage.Events));
-        Assert.Equal(id, record.RowKey);
+        Assert.Equal(id, EventIngest.Storage.RecordKeys.InternalIdOf(record.RowKey));
         Assert.Empty(await _host.RowsAsync(_host.Storage.Outbox));
     }
 
