@@ -1,4 +1,5 @@
 using EventIngest.Ingest;
+using EventIngest.Scheduling;
 using EventIngest.Storage;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
@@ -22,6 +23,7 @@ public static class ServiceCollectionExtensions
             .Validate(o => o.Routes.All(r => !string.IsNullOrEmpty(r.Pattern) && QueueNames.IsValid(r.Queue)) && QueueNames.IsValid(o.DefaultQueue),
                 "EventIngest:Routing: every route needs a Pattern and a valid queue name (3-63 lower-case letters, digits and single hyphens).");
         services.AddOptions<RepairOptions>().BindConfiguration(RepairOptions.Section).ValidateDataAnnotations().ValidateOnStart();
+        services.AddOptions<SchedulingOptions>().BindConfiguration(SchedulingOptions.Section).ValidateDataAnnotations().ValidateOnStart();
 
         services.TryAddSingleton(TimeProvider.System);
         services.AddSingleton<StorageAccount>();
@@ -32,6 +34,7 @@ public static class ServiceCollectionExtensions
         services.AddSingleton<IngestPipeline>();
         services.AddSingleton<EventEndpoint>();
         services.AddSingleton<OutboxRepair>();
+        services.AddSingleton<Scheduler>();
         services.AddSingleton<Jobs>();
         return services;
     }
