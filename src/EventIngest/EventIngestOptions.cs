@@ -63,10 +63,14 @@ public sealed class AuthOptions
     /// behaviour). The local host sets it to false and accepts any key.</summary>
     public bool RequireEventKeys { get; set; } = true;
 
+    /// <summary>When true and no signing key is configured, the REST API answers 503. The local
+    /// host sets it to false: its REST API is then open, as Inngest's dev server is.</summary>
+    public bool RequireSigningKeys { get; set; } = true;
+
     public List<KeyHash> EventKeys { get; set; } = [];
     public List<KeyHash> SigningKeys { get; set; } = [];
 
-    /// <summary>Environment of events sent with an unconfigured key on the local host.</summary>
+    /// <summary>Environment of events sent with an unconfigured key, and read without a signing key, on the local host.</summary>
     public string DefaultEnvironment { get; set; } = "dev";
 }
 
