@@ -1,3 +1,4 @@
+using EventIngest.Api;
 using EventIngest.Ingest;
 
 namespace EventIngest.DevServer;
@@ -42,6 +43,9 @@ public static class LocalHost
     {
         app.MapMethods("/e/{eventKey}", ["GET", "POST", "PUT", "PATCH", "DELETE"],
             (HttpRequest request, string eventKey, EventEndpoint endpoint, CancellationToken ct) => endpoint.HandleAsync(request, eventKey, ct));
+        app.MapGet("/v1/scheduled", (HttpRequest request, ScheduledEventsApi api, CancellationToken ct) => api.ListAsync(request, ct));
+        app.MapPatch("/v1/events/{internalId}", (HttpRequest request, string internalId, ScheduledEventsApi api, CancellationToken ct) => api.RescheduleAsync(request, internalId, ct));
+        app.MapDelete("/v1/events/{internalId}", (HttpRequest request, string internalId, ScheduledEventsApi api, CancellationToken ct) => api.CancelAsync(request, internalId, ct));
     }
 
     /// <summary>The Go SDK joins base + "/e/" + key, so a base URL ending in '/' yields "//e/key".</summary>

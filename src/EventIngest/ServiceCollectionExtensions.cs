@@ -40,6 +40,7 @@ public static class ServiceCollectionExtensions
         services.AddSingleton<Scheduler>();
         services.AddSingleton<SigningKeys>();
         services.AddSingleton<ApiGate>();
+        services.AddSingleton<ScheduledEventsApi>();
         services.AddSingleton<Jobs>();
         return services;
     }

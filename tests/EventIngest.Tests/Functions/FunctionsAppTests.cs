@@ -25,7 +25,7 @@ public sealed class FunctionsAppTests(AzuriteFixture azurite)
     [Fact]
     public void MetadataDeclaresEveryFunctionWithItsTrigger()
     {
-        Assert.Equal(["CleanupIdempotency", "ReleaseScheduled", "RepairOutbox", "SendEvents"],
+        Assert.Equal(["CancelEvent", "CleanupIdempotency", "ListScheduled", "ReleaseScheduled", "RepairOutbox", "RescheduleEvent", "SendEvents"],
             Metadata().EnumerateArray().Select(f => f.GetProperty("name").GetString()).Order());
 
         var http = Function("SendEvents").GetProperty("bindings")[0];
@@ -33,6 +33,14 @@ public sealed class FunctionsAppTests(AzuriteFixture azurite)
         Assert.Equal("e/{eventKey}", http.GetProperty("route").GetString());
         Assert.Equal("Anonymous", http.GetProperty("authLevel").GetString());
         Assert.Contains("post", http.GetProperty("methods").EnumerateArray().Select(m => m.GetString()));
+
+        foreach (var (name, method, route) in new[] { ("ListScheduled", "get", "v1/scheduled"), ("RescheduleEvent", "patch", "v1/events/{internalId}"), ("CancelEvent", "delete", "v1/events/{internalId}") })
+        {
+            var trigger = Function(name).GetProperty("bindings")[0];
+            Assert.Equal("httpTrigger", trigger.GetProperty("type").GetString());
+            Assert.Equal(route, trigger.GetProperty("route").GetString());
+            Assert.Equal([method], trigger.GetProperty("methods").EnumerateArray().Select(m => m.GetString()));
+        }
 
         var repair = Function("RepairOutbox").GetProperty("bindings")[0];
         Assert.Equal("timerTrigger", repair.GetProperty("type").GetString());
