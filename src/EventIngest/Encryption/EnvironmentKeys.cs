@@ -19,8 +19,8 @@ internal sealed class EnvironmentKeys
     private const int MaxPeriodKeys = 64;
 
     private readonly byte[] _environmentKey;
-    private readonly byte[] _subjectIdKey;
-    private readonly byte[] _checkKey;
+    private readonly PooledHmac _subjectIdHmac;
+    private readonly PooledHmac _checkHmac;
     private readonly ConcurrentDictionary<uint, DataKey> _periodKeys = new();
 
     public EnvironmentKeys(string environment, ReadOnlySpan<byte> environmentKey)
@@ -32,8 +32,8 @@ internal sealed class EnvironmentKeys
 
         Environment = environment;
         _environmentKey = environmentKey.ToArray();
-        _subjectIdKey = Derive("subject-id", []);
-        _checkKey = Derive("sealed-check", []);
+        _subjectIdHmac = new PooledHmac(Derive("subject-id", []));
+        _checkHmac = new PooledHmac(Derive("sealed-check", []));
         PersonKeyWrapping = new DataKey(Derive("person-key-wrap", []));
     }
 
@@ -46,14 +46,14 @@ internal sealed class EnvironmentKeys
     public UInt128 ComputeSubjectId(ReadOnlySpan<byte> externalIdUtf8)
     {
         Span<byte> hash = stackalloc byte[HMACSHA256.HashSizeInBytes];
-        HMACSHA256.HashData(_subjectIdKey, externalIdUtf8, hash);
+        _subjectIdHmac.Compute(externalIdUtf8, hash);
         return BinaryPrimitives.ReadUInt128BigEndian(hash);
     }
 
     public void ComputeCheck(ReadOnlySpan<byte> input, Span<byte> destination)
     {
         Span<byte> hash = stackalloc byte[HMACSHA256.HashSizeInBytes];
-        HMACSHA256.HashData(_checkKey, input, hash);
+        _checkHmac.Compute(input, hash);
         hash[..CheckSize].CopyTo(destination);
     }
 

@@ -1,7 +1,6 @@
 using System.Buffers;
 using System.Buffers.Binary;
 using System.Buffers.Text;
-using System.Security.Cryptography;
 using System.Text;
 
 namespace EventIngest.Encryption;
@@ -73,7 +72,7 @@ internal static class SealedUserFormat
             var tag = output.Slice(header.Length + DataKey.NonceSize + plaintext.Length, DataKey.TagSize);
             var check = output[^EnvironmentKeys.CheckSize..];
 
-            RandomNumberGenerator.Fill(nonce);
+            Nonces.Fill(nonce);
             dataKey.Encrypt(nonce, plaintext, ciphertext, tag, authenticated[..associatedLength]);
 
             nonce.CopyTo(authenticated[associatedLength..]);
