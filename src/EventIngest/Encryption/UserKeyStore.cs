@@ -117,8 +117,7 @@ internal sealed partial class UserKeyStore
             var row = await StorageAsync(ct => _table.GetEntityIfExistsAsync<TableEntity>(EnvironmentPartition, environment, cancellationToken: ct), "read an environment key", cancellationToken);
             if (!row.HasValue || row.Value is null)
             {
-                await GetEnvironmentKeysAsync(environment, cancellationToken);
-                continue;
+                throw new InvalidOperationException($"Environment '{environment}' has no environment key in table {_table.Name}; there is nothing to rewrap.");
             }
 
             var entity = row.Value;
