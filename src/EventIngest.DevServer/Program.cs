@@ -1,2 +1,4 @@
-var app = WebApplication.CreateBuilder(args).Build();
-app.Run();
+using EventIngest.DevServer;
+
+await using var app = await LocalHost.BuildAsync(args);
+await app.RunAsync();

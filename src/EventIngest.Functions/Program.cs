@@ -1,6 +1,8 @@
+using EventIngest;
 using Microsoft.Azure.Functions.Worker.Builder;
 using Microsoft.Extensions.Hosting;
 
 var builder = FunctionsApplication.CreateBuilder(args);
 builder.ConfigureFunctionsWebApplication();
+builder.Services.AddEventIngest();
 builder.Build().Run();

@@ -73,11 +73,15 @@ public sealed class AuthOptions
 /// <summary>A key configured by its SHA-256 hash (lower-case hex); the raw key never sits in configuration.</summary>
 public sealed class KeyHash
 {
-    [Required, RegularExpression("^[0-9a-fA-F]{64}$", ErrorMessage = "Key hashes are SHA-256 in hex (64 characters).")]
+    [Required]
     public string Hash { get; set; } = "";
 
     [Required, RegularExpression("^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$", ErrorMessage = "Environment names are 1-64 letters, digits, '.', '_' or '-'.")]
     public string Environment { get; set; } = "production";
+
+    /// <summary>When true, <c>x-inngest-env</c> may name any (branch) environment for this key;
+    /// otherwise the header must be absent or equal to <see cref="Environment"/>.</summary>
+    public bool BranchEnvironments { get; set; }
 }
 
 /// <summary>Which queue(s) an event goes to, by event-name pattern.</summary>
@@ -85,7 +89,7 @@ public sealed class RoutingOptions
 {
     public const string Section = "EventIngest:Routing";
 
-    [Required, RegularExpression("^[a-z0-9](?!.*--)[a-z0-9-]{1,61}[a-z0-9]$", ErrorMessage = "EventIngest:Routing:DefaultQueue must be a valid queue name.")]
+    [Required]
     public string DefaultQueue { get; set; } = "events";
 
     public List<Route> Routes { get; set; } = [];
@@ -97,7 +101,7 @@ public sealed class Route
     [Required]
     public string Pattern { get; set; } = "*";
 
-    [Required, RegularExpression("^[a-z0-9](?!.*--)[a-z0-9-]{1,61}[a-z0-9]$", ErrorMessage = "Route queue names must be valid queue names.")]
+    [Required]
     public string Queue { get; set; } = "events";
 }
 
@@ -177,4 +181,15 @@ public sealed class EncryptionOptions : IValidatableObject
                 [nameof(KeyProvider)]);
         }
     }
+}
+
+/// <summary>The job that completes requests that died between recording and enqueueing.</summary>
+public sealed class RepairOptions
+{
+    public const string Section = "EventIngest:Repair";
+
+    /// <summary>An outbox row older than this belongs to a request that died; the job completes it.
+    /// Requests give up (503) after half of it, so a slow request and the job never race.</summary>
+    [Range(typeof(TimeSpan), "00:00:10", "01:00:00", ErrorMessage = "EventIngest:Repair:RepairAfter must be between 10 seconds and 1 hour.")]
+    public TimeSpan RepairAfter { get; set; } = TimeSpan.FromMinutes(1);
 }

@@ -1,0 +1,62 @@
+using EventIngest.Ingest;
+
+namespace EventIngest.DevServer;
+
+/// <summary>
+/// The local host: the same handlers as the Functions app on Kestrel, the timer jobs as a
+/// background loop, and its own Azurite when no storage is configured.
+/// </summary>
+public static class LocalHost
+{
+    public const string DefaultUrl = "http://127.0.0.1:8288";
+
+    public static async Task<WebApplication> BuildAsync(string[] args, Action<WebApplicationBuilder>? configure = null)
+    {
+        var builder = WebApplication.CreateBuilder(args);
+        builder.Configuration.AddInMemoryCollection(LocalDefaults(builder.Configuration));
+        configure?.Invoke(builder);
+        if (string.IsNullOrEmpty(builder.Configuration["urls"])) builder.WebHost.UseUrls(DefaultUrl);
+        // The event route enforces its own, configurable cap and reads no further than it.
+        builder.WebHost.ConfigureKestrel(k => k.Limits.MaxRequestBodySize = null);
+
+        var storage = await LocalStorage.EnsureAsync(builder);
+
+        builder.Services.AddEventIngest();
+        builder.Services.AddHostedService<LocalJobs>();
+
+        var app = builder.Build();
+        if (storage is not null) app.Lifetime.ApplicationStopped.Register(() => storage.DisposeAsync().AsTask().GetAwaiter().GetResult());
+        app.Use(CollapseLeadingSlashes);
+        app.UseRouting(); // after the slash fix, so the fixed path is what gets routed
+        MapRoutes(app);
+        app.Lifetime.ApplicationStarted.Register(() =>
+        {
+            var logger = app.Services.GetRequiredService<ILogger<WebApplication>>();
+            logger.LogInformation("EventIngest local host listening on {Urls}; storage: {Storage}",
+                string.Join(", ", app.Urls), storage is null ? "configured connection" : storage.Description);
+        });
+        return app;
+    }
+
+    public static void MapRoutes(IEndpointRouteBuilder app)
+    {
+        app.MapMethods("/e/{eventKey}", ["GET", "POST", "PUT", "PATCH", "DELETE"],
+            (HttpRequest request, string eventKey, EventEndpoint endpoint, CancellationToken ct) => endpoint.HandleAsync(request, eventKey, ct));
+    }
+
+    /// <summary>The Go SDK joins base + "/e/" + key, so a base URL ending in '/' yields "//e/key".</summary>
+    private static Task CollapseLeadingSlashes(HttpContext context, RequestDelegate next)
+    {
+        var path = context.Request.Path.Value;
+        if (path is { Length: > 1 } && path[1] == '/') context.Request.Path = "/" + path.TrimStart('/');
+        return next(context);
+    }
+
+    private static Dictionary<string, string?> LocalDefaults(IConfiguration configuration)
+    {
+        var defaults = new Dictionary<string, string?>();
+        // Like Inngest's dev server: any key is accepted until keys are configured.
+        if (configuration["EventIngest:Auth:RequireEventKeys"] is null) defaults["EventIngest:Auth:RequireEventKeys"] = "false";
+        return defaults;
+    }
+}

@@ -1,0 +1,25 @@
+namespace EventIngest.DevServer;
+
+/// <summary>Runs the jobs the Functions app runs on timers, on short intervals.</summary>
+internal sealed class LocalJobs(Jobs jobs, IConfiguration configuration, ILogger<LocalJobs> logger) : BackgroundService
+{
+    protected override Task ExecuteAsync(CancellationToken stoppingToken) => Task.WhenAll(
+        Every(configuration.GetValue("EventIngest:Local:RepairInterval", TimeSpan.FromSeconds(5)), jobs.RepairOutboxAsync, stoppingToken),
+        Every(configuration.GetValue("EventIngest:Local:CleanupInterval", TimeSpan.FromMinutes(1)), jobs.DeleteExpiredClaimsAsync, stoppingToken));
+
+    private async Task Every(TimeSpan interval, Func<CancellationToken, Task<int>> job, CancellationToken ct)
+    {
+        using var timer = new PeriodicTimer(interval);
+        while (await timer.WaitForNextTickAsync(ct))
+        {
+            try
+            {
+                await job(ct);
+            }
+            catch (Exception ex) when (!ct.IsCancellationRequested)
+            {
+                logger.LogWarning(ex, "A background job failed; it runs again in {Interval}", interval);
+            }
+        }
+    }
+}

@@ -1,0 +1,101 @@
+using System.Buffers;
+using EventIngest.Storage;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace EventIngest.Ingest;
+
+/// <summary>
+/// <c>POST /e/{eventKey}</c>: authenticate the key, read the body up to the cap, validate every
+/// event, then store and enqueue them (<see cref="IngestPipeline"/>). Shared by the Functions
+/// app and the local host.
+/// </summary>
+public sealed class EventEndpoint(
+    EventKeys keys,
+    IngestPipeline pipeline,
+    IOptions<IngestOptions> options,
+    TimeProvider time,
+    ILogger<EventEndpoint> logger)
+{
+    private readonly IngestOptions _options = options.Value;
+
+    public async Task<IResult> HandleAsync(HttpRequest request, string eventKey, CancellationToken ct)
+    {
+        if (!HttpMethods.IsPost(request.Method))
+        {
+            request.HttpContext.Response.Headers.Allow = "POST";
+            return IngestResponse.Error(405, "Method not allowed: send events with POST");
+        }
+        if (string.IsNullOrEmpty(eventKey)) return IngestResponse.Error(404, "Not found");
+
+        switch (keys.Check(eventKey, request.Headers[EventKeys.EnvironmentHeader], out var environment))
+        {
+            case KeyCheck.NoneConfigured:
+                return IngestResponse.Error(503, "Event keys are required to process events securely");
+            case KeyCheck.Unknown:
+                return IngestResponse.Error(401, "Event key not found");
+            case KeyCheck.InvalidEnvironment:
+                return IngestResponse.Error(400, "x-inngest-env must be 1-64 letters, digits, '.', '_' or '-'");
+            case KeyCheck.EnvironmentNotAllowed:
+                return IngestResponse.Error(400, "x-inngest-env names an environment this event key may not send to");
+        }
+
+        if (request.ContentLength > _options.MaxRequestBytes) return TooLarge();
+
+        var receivedAt = time.GetUtcNow().ToUnixTimeMilliseconds();
+        var (buffer, length) = await ReadBodyAsync(request.Body, _options.MaxRequestBytes, ct);
+        if (buffer is null) return TooLarge();
+        try
+        {
+            using var parsed = EventParser.Parse(buffer.AsMemory(0, length), receivedAt, _options.MaxEventBytes);
+            if (!parsed.IsValid) return IngestResponse.Error(parsed.ErrorStatus, parsed.Errors);
+
+            var seed = IdSeed.Parse(request.Headers[IdSeed.HeaderName]);
+            var outcomes = await pipeline.IngestAsync(environment, seed, parsed.Events, receivedAt, ct);
+            return IngestResponse.Success(outcomes);
+        }
+        catch (Exception ex) when (StorageErrors.IsTransient(ex))
+        {
+            logger.LogWarning(ex, "Storage unavailable; answering 503 for {Environment}", environment);
+            return IngestResponse.Error(503, "Storage is unavailable; retry later", _options.RetryAfterSeconds);
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
+
+    private IngestResponse TooLarge() =>
+        IngestResponse.Error(413, $"Request body is larger than the limit of {_options.MaxRequestBytes} bytes");
+
+    /// <summary>Reads at most <paramref name="cap"/> bytes; returns a null buffer as soon as the body is longer.</summary>
+    private static async Task<(byte[]? Buffer, int Length)> ReadBodyAsync(Stream body, long cap, CancellationToken ct)
+    {
+        var buffer = ArrayPool<byte>.Shared.Rent(16 * 1024);
+        var length = 0;
+        while (true)
+        {
+            if (length == buffer.Length)
+            {
+                if (length > cap)
+                {
+                    ArrayPool<byte>.Shared.Return(buffer);
+                    return (null, 0);
+                }
+                var larger = ArrayPool<byte>.Shared.Rent((int)Math.Min((long)buffer.Length * 2, cap + 1));
+                buffer.AsSpan(0, length).CopyTo(larger);
+                ArrayPool<byte>.Shared.Return(buffer);
+                buffer = larger;
+            }
+            var read = await body.ReadAsync(buffer.AsMemory(length), ct);
+            if (read == 0) return (buffer, length);
+            length += read;
+            if (length > cap)
+            {
+                ArrayPool<byte>.Shared.Return(buffer);
+                return (null, 0);
+            }
+        }
+    }
+}

@@ -1,0 +1,72 @@
+namespace EventIngest.Ingest;
+
+public enum Outcome
+{
+    Accepted,
+    Scheduled,
+    Duplicate,
+}
+
+/// <summary>What the caller is told about one event: its internal id (the original's for a
+/// duplicate), the outcome and, when scheduled, when it is due.</summary>
+public readonly record struct EventOutcome(string Id, Outcome Outcome, long? Due);
+
+/// <summary>How an event is protected against being stored twice.</summary>
+public enum KeyKind
+{
+    /// <summary>No seed header and no <c>id</c>: every send is a new event.</summary>
+    None,
+    /// <summary>The seed-derived internal id is the key; the event record itself is the claim.</summary>
+    Seed,
+    /// <summary>The caller's <c>id</c> is the key; a claim row in the idempotency table points at the winner.</summary>
+    Caller,
+}
+
+/// <summary>One event on its way through the pipeline.</summary>
+public sealed class PendingEvent
+{
+    public required int Index { get; init; }
+    public required string InternalId { get; init; }
+    public required string Name { get; init; }
+    public string? Id { get; init; }
+    public required long Ts { get; init; }
+    public string? V { get; init; }
+    /// <summary>Set for a scheduled event: the time it becomes deliverable.</summary>
+    public long? Due { get; init; }
+    public required KeyKind Key { get; init; }
+    public required IReadOnlyList<string> Queues { get; init; }
+    /// <summary>The queue envelope (see <see cref="Storage.EventMessage"/>).</summary>
+    public required byte[] Message { get; init; }
+    /// <summary>Name of the blob holding <see cref="Message"/> when it is too big to go inline.</summary>
+    public string? BlobName { get; set; }
+
+    /// <summary>This request inserted the event's record.</summary>
+    public bool RecordWritten { get; set; }
+    /// <summary>The record was already there (a retry of the same seeded request).</summary>
+    public bool RecordExisted { get; set; }
+    /// <summary>Set when the event is a duplicate: the internal id of the event that won.</summary>
+    public string? DuplicateOf { get; set; }
+    /// <summary>An earlier event of the same request with the same <c>id</c>.</summary>
+    public PendingEvent? SameKeyAs { get; set; }
+
+    public bool IsDuplicate => DuplicateOf is not null || SameKeyAs is not null;
+
+    public EventOutcome ToOutcome()
+    {
+        if (SameKeyAs is { } first) return new EventOutcome(first.ToOutcome().Id, Outcome.Duplicate, null);
+        if (DuplicateOf is { } original) return new EventOutcome(original, Outcome.Duplicate, null);
+        return Due is { } due ? new EventOutcome(InternalId, Outcome.Scheduled, due) : new EventOutcome(InternalId, Outcome.Accepted, null);
+    }
+}
+
+/// <summary>The events of one request, and what identifies the request in the outbox.</summary>
+public sealed class IngestBatch
+{
+    public required string Environment { get; init; }
+    /// <summary>Unique per request attempt: records carry it so the repair job finds what this attempt wrote.</summary>
+    public required string Nonce { get; init; }
+    public required long ReceivedAt { get; init; }
+    /// <summary>The record partition: all ids of one seed share their first 19 characters.</summary>
+    public required string RecordPartition { get; init; }
+    public required IReadOnlyList<PendingEvent> Events { get; init; }
+}

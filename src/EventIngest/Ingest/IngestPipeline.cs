@@ -1,0 +1,109 @@
+using System.Diagnostics;
+using EventIngest.Storage;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace EventIngest.Ingest;
+
+/// <summary>
+/// Stores and enqueues the validated events of one request:
+/// outbox row → large envelopes to blobs → records (seed-keyed ones claim their key) →
+/// caller-key claims → queue messages → outbox row removed.
+/// Once the outbox row exists, a crash at any later point is finished by <see cref="OutboxRepair"/>,
+/// so an acknowledged event always reaches its queue. See docs/architecture.md.
+/// </summary>
+public sealed class IngestPipeline(
+    StorageAccount storage,
+    EventStore store,
+    EventQueue queue,
+    QueueRouter router,
+    IOptions<IngestOptions> options,
+    IOptions<RepairOptions> repairOptions,
+    ILogger<IngestPipeline> logger)
+{
+    private readonly IngestOptions _options = options.Value;
+    // The request must have written everything it acknowledges well before the repair job may
+    // take its outbox row over; past this it gives up with 503 and the repair finishes the work.
+    private readonly TimeSpan _deadline = repairOptions.Value.RepairAfter / 2;
+
+    public async Task<IReadOnlyList<EventOutcome>> IngestAsync(string environment, IdSeed? headerSeed, IReadOnlyList<ParsedEvent> events, long receivedAt, CancellationToken ct)
+    {
+        if (events.Count == 0) return [];
+        var started = Stopwatch.StartNew();
+        await storage.EnsureCreatedAsync(ct);
+
+        var batch = Prepare(environment, headerSeed ?? IdSeed.Random(receivedAt), events, receivedAt);
+
+        await store.OpenOutboxAsync(batch, ct);
+        await queue.StoreLargeAsync(environment, batch.Events.Where(e => !e.IsDuplicate), ct);
+        CheckDeadline(started);
+        await store.WriteRecordsAsync(batch, ct);
+        await store.ClaimKeysAsync(batch, ct);
+        CheckDeadline(started);
+
+        var deliverNow = batch.Events.Where(e => !e.IsDuplicate && e.Due is null).ToList();
+        await queue.SendAsync(environment, deliverNow, ct);
+
+        try
+        {
+            await store.CloseOutboxAsync(batch, ct);
+        }
+        catch (Exception ex) when (StorageErrors.IsTransient(ex))
+        {
+            // Everything is delivered; the repair job will find the row and resend (at least once).
+            logger.LogWarning(ex, "Could not remove outbox row {Nonce}; the repair job will complete it", batch.Nonce);
+        }
+
+        var outcomes = new EventOutcome[batch.Events.Count];
+        foreach (var e in batch.Events) outcomes[e.Index] = e.ToOutcome();
+        return outcomes;
+    }
+
+    private IngestBatch Prepare(string environment, IdSeed seed, IReadOnlyList<ParsedEvent> events, long receivedAt)
+    {
+        var scheduleAfter = receivedAt + (long)_options.ClockSkew.TotalMilliseconds;
+        var pending = new PendingEvent[events.Count];
+        var firstWithId = new Dictionary<string, PendingEvent>(StringComparer.Ordinal);
+        for (var i = 0; i < events.Count; i++)
+        {
+            var e = events[i];
+            var internalId = seed.IdFor(e.Index);
+            var p = new PendingEvent
+            {
+                Index = i,
+                InternalId = internalId,
+                Name = e.Name,
+                Id = e.Id,
+                Ts = e.Ts,
+                V = e.V,
+                Due = e.Ts > scheduleAfter ? e.Ts : null,
+                Key = e.Id is not null ? KeyKind.Caller : seed.FromHeader ? KeyKind.Seed : KeyKind.None,
+                Queues = router.QueuesFor(e.Name),
+                Message = EventMessage.Build(internalId, environment, e, receivedAt),
+            };
+            if (e.Id is not null)
+            {
+                if (firstWithId.TryGetValue(e.Id, out var first)) p.SameKeyAs = first;
+                else firstWithId.Add(e.Id, p);
+            }
+            pending[i] = p;
+        }
+
+        return new IngestBatch
+        {
+            Environment = environment,
+            Nonce = Ulid.NewUlid(receivedAt),
+            ReceivedAt = receivedAt,
+            RecordPartition = RecordKeys.Partition(environment, pending[0].InternalId),
+            Events = pending,
+        };
+    }
+
+    private void CheckDeadline(Stopwatch started)
+    {
+        if (started.Elapsed > _deadline)
+        {
+            throw new StorageUnavailableException($"The request took longer than {_deadline.TotalSeconds:0} s; the repair job completes what was written.");
+        }
+    }
+}

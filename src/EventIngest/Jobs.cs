@@ -1,0 +1,13 @@
+using EventIngest.Storage;
+
+namespace EventIngest;
+
+/// <summary>The periodic jobs, called by the Functions timer triggers and by the local host's loop.</summary>
+public sealed class Jobs(OutboxRepair repair, EventStore store)
+{
+    /// <summary>Completes requests that died between recording and enqueueing.</summary>
+    public Task<int> RepairOutboxAsync(CancellationToken ct) => repair.RunOnceAsync(ct);
+
+    /// <summary>Removes idempotency claims older than the window.</summary>
+    public Task<int> DeleteExpiredClaimsAsync(CancellationToken ct) => store.DeleteExpiredClaimsAsync(ct);
+}

@@ -1,0 +1,45 @@
+using EventIngest.Ingest;
+using EventIngest.Storage;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+
+namespace EventIngest;
+
+public static class ServiceCollectionExtensions
+{
+    /// <summary>Options, storage clients and the event pipeline: everything both hosts share.</summary>
+    public static IServiceCollection AddEventIngest(this IServiceCollection services)
+    {
+        services.AddOptions<StorageOptions>().BindConfiguration(StorageOptions.Section).ValidateDataAnnotations().ValidateOnStart()
+            .Validate(o => !string.IsNullOrWhiteSpace(o.ConnectionString) || (o.TableServiceUri is not null && o.QueueServiceUri is not null && o.BlobServiceUri is not null),
+                "Set EventIngest:Storage:ConnectionString, or all of EventIngest:Storage:TableServiceUri, QueueServiceUri and BlobServiceUri.");
+        services.AddOptions<IngestOptions>().BindConfiguration(IngestOptions.Section).ValidateDataAnnotations().ValidateOnStart();
+        services.AddOptions<AuthOptions>().BindConfiguration(AuthOptions.Section).ValidateDataAnnotations().ValidateOnStart()
+            .Validate(o => o.EventKeys.Concat(o.SigningKeys).All(k => k.Hash.Length == 64 && k.Hash.All(Uri.IsHexDigit)),
+                "EventIngest:Auth:EventKeys and SigningKeys hold SHA-256 hashes in hex (64 characters).");
+        services.AddOptions<RoutingOptions>().BindConfiguration(RoutingOptions.Section).ValidateDataAnnotations().ValidateOnStart()
+            .Validate(o => o.Routes.All(r => !string.IsNullOrEmpty(r.Pattern) && QueueNames.IsValid(r.Queue)) && QueueNames.IsValid(o.DefaultQueue),
+                "EventIngest:Routing: every route needs a Pattern and a valid queue name (3-63 lower-case letters, digits and single hyphens).");
+        services.AddOptions<RepairOptions>().BindConfiguration(RepairOptions.Section).ValidateDataAnnotations().ValidateOnStart();
+
+        services.TryAddSingleton(TimeProvider.System);
+        services.AddSingleton<StorageAccount>();
+        services.AddSingleton<EventStore>();
+        services.AddSingleton<EventQueue>();
+        services.AddSingleton<QueueRouter>();
+        services.AddSingleton<EventKeys>();
+        services.AddSingleton<IngestPipeline>();
+        services.AddSingleton<EventEndpoint>();
+        services.AddSingleton<OutboxRepair>();
+        services.AddSingleton<Jobs>();
+        return services;
+    }
+}
+
+public static class QueueNames
+{
+    public static bool IsValid(string? name) =>
+        name is { Length: >= 3 and <= 63 } && char.IsAsciiLetterOrDigit(name[0]) && char.IsAsciiLetterOrDigit(name[^1])
+        && name.All(c => char.IsAsciiLetterLower(c) || char.IsAsciiDigit(c) || c == '-') && !name.Contains("--", StringComparison.Ordinal);
+}

@@ -1,0 +1,88 @@
+using System.Buffers;
+using System.Runtime.InteropServices;
+using System.Text.Json;
+using EventIngest.Ingest;
+
+namespace EventIngest.Storage;
+
+/// <summary>
+/// The JSON envelope put on a queue for each event, and kept with its record so the repair and
+/// release paths send exactly the same bytes. Documented in docs/message-format.md.
+/// </summary>
+public static class EventMessage
+{
+    public const int Format = 1;
+
+    /// <summary>Largest envelope sent inline. Queue messages are limited to 64 KiB after base64
+    /// (49,152 bytes raw); table binary properties to 64 KiB. Larger ones go to Blob Storage.</summary>
+    public const int InlineLimit = 48_000;
+
+    [ThreadStatic] private static ArrayBufferWriter<byte>? t_buffer;
+
+    public static byte[] Build(string internalId, string environment, ParsedEvent e, long receivedAt)
+    {
+        var buffer = t_buffer ??= new ArrayBufferWriter<byte>(4096);
+        buffer.ResetWrittenCount();
+        using (var w = new Utf8JsonWriter(buffer, new JsonWriterOptions { SkipValidation = true }))
+        {
+            w.WriteStartObject();
+            w.WriteNumber("format"u8, Format);
+            w.WriteString("internal_id"u8, internalId);
+            w.WriteString("env"u8, environment);
+            w.WriteString("name"u8, e.Name);
+            if (e.Id is null) w.WriteNull("id"u8); else w.WriteString("id"u8, e.Id);
+            w.WritePropertyName("data"u8);
+            WriteData(w, e);
+            w.WritePropertyName("user"u8);
+            if (e.User is { } user) w.WriteRawValue(JsonMarshal.GetRawUtf8Value(user), skipInputValidation: true);
+            else w.WriteRawValue("{}"u8, skipInputValidation: true);
+            w.WriteNumber("ts"u8, e.Ts);
+            if (e.V is null) w.WriteNull("v"u8); else w.WriteString("v"u8, e.V);
+            w.WriteNumber("received_at"u8, receivedAt);
+            w.WriteEndObject();
+        }
+        return buffer.WrittenSpan.ToArray();
+    }
+
+    /// <summary>The message sent instead of an envelope over <see cref="InlineLimit"/>: the
+    /// envelope itself is the blob <paramref name="blobName"/> in <paramref name="container"/>.</summary>
+    public static byte[] BuildClaimCheck(string internalId, string environment, string name, string container, string blobName, int bytes)
+    {
+        var buffer = new ArrayBufferWriter<byte>(256);
+        using (var w = new Utf8JsonWriter(buffer))
+        {
+            w.WriteStartObject();
+            w.WriteNumber("format"u8, Format);
+            w.WriteString("internal_id"u8, internalId);
+            w.WriteString("env"u8, environment);
+            w.WriteString("name"u8, name);
+            w.WriteStartObject("claim_check"u8);
+            w.WriteString("container"u8, container);
+            w.WriteString("blob"u8, blobName);
+            w.WriteNumber("bytes"u8, bytes);
+            w.WriteEndObject();
+            w.WriteEndObject();
+        }
+        return buffer.WrittenSpan.ToArray();
+    }
+
+    private static void WriteData(Utf8JsonWriter w, ParsedEvent e)
+    {
+        if (e.Data is not { } data)
+        {
+            w.WriteRawValue("{}"u8, skipInputValidation: true);
+            return;
+        }
+        if (!e.DataHasInngestKey)
+        {
+            w.WriteRawValue(JsonMarshal.GetRawUtf8Value(data), skipInputValidation: true);
+            return;
+        }
+        w.WriteStartObject();
+        foreach (var property in data.EnumerateObject())
+        {
+            if (!property.NameEquals("_inngest")) property.WriteTo(w);
+        }
+        w.WriteEndObject();
+    }
+}

@@ -1,0 +1,319 @@
+using System.Globalization;
+using System.Security.Cryptography;
+using System.Text;
+using Azure;
+using Azure.Data.Tables;
+using EventIngest.Ingest;
+using Microsoft.Extensions.Options;
+
+namespace EventIngest.Storage;
+
+/// <summary>
+/// Table Storage side of ingestion: the outbox row that guarantees delivery, the event records,
+/// and the idempotency claims. Every write that decides "first wins" is a conditional insert
+/// (AddEntity fails with 409 when the row exists), never a read followed by a write.
+/// </summary>
+public sealed class EventStore(StorageAccount storage, IOptions<IngestOptions> ingestOptions, TimeProvider time)
+{
+    private const int MaxTransactionActions = 100;
+    // Transactions are capped at 4 MiB; binary properties travel base64-encoded.
+    private const int MaxTransactionPayload = 2_500_000;
+    private const int OutboxShards = 8;
+
+    private readonly TimeSpan _window = ingestOptions.Value.IdempotencyWindow;
+
+    public static string OutboxPartitionFor(long millis, string nonce) =>
+        DateTimeOffset.FromUnixTimeMilliseconds(millis).UtcDateTime.ToString("yyyyMMddHHmm", CultureInfo.InvariantCulture)
+        + "-" + (nonce[^1] % OutboxShards).ToString(CultureInfo.InvariantCulture);
+
+    /// <summary>Claim rows live in one of 16 partitions chosen by the key's hash; the row key is the hash.</summary>
+    public static (string Partition, string Row) ClaimKeyFor(string environment, string id)
+    {
+        Span<byte> hash = stackalloc byte[32];
+        SHA256.HashData(Encoding.UTF8.GetBytes(environment + "\n" + id), hash);
+        var row = Convert.ToBase64String(hash).TrimEnd('=').Replace('+', '-').Replace('/', '_');
+        return ((hash[0] & 0xF).ToString("x", CultureInfo.InvariantCulture), row);
+    }
+
+    // ---- outbox ---------------------------------------------------------------------------
+
+    /// <summary>Written before any record: while it exists, the repair job owns completing the request.</summary>
+    public async Task OpenOutboxAsync(IngestBatch batch, CancellationToken ct)
+    {
+        var entity = new TableEntity(OutboxPartitionFor(batch.ReceivedAt, batch.Nonce), batch.Nonce)
+        {
+            ["Env"] = batch.Environment,
+            ["RecordPartition"] = batch.RecordPartition,
+            ["Count"] = batch.Events.Count,
+            ["Created"] = batch.ReceivedAt,
+        };
+        await storage.Outbox.AddEntityAsync(entity, ct);
+    }
+
+    public async Task CloseOutboxAsync(IngestBatch batch, CancellationToken ct) =>
+        await storage.Outbox.DeleteEntityAsync(OutboxPartitionFor(batch.ReceivedAt, batch.Nonce), batch.Nonce, ETag.All, ct);
+
+    // ---- records --------------------------------------------------------------------------
+
+    public static TableEntity RecordEntity(IngestBatch batch, PendingEvent e)
+    {
+        var entity = new TableEntity(batch.RecordPartition, RecordKeys.Row(e.InternalId))
+        {
+            ["Name"] = e.Name,
+            ["Ts"] = e.Ts,
+            ["ReceivedAt"] = batch.ReceivedAt,
+            ["State"] = e.Due is null ? RecordState.Pending : RecordState.Scheduled,
+            ["Queues"] = string.Join(',', e.Queues),
+            ["Writer"] = batch.Nonce,
+        };
+        if (e.Id is not null) entity["Id"] = e.Id;
+        if (e.V is not null) entity["V"] = e.V;
+        if (e.Due is { } due) entity["Due"] = due;
+        if (e.BlobName is null) entity["Message"] = e.Message;
+        else entity["Blob"] = e.BlobName;
+        return entity;
+    }
+
+    /// <summary>
+    /// Inserts the records of events not yet known. A record that already exists is, for a
+    /// seed-keyed event, the original of a duplicate (or replaced once outside the window); for a
+    /// caller-keyed event it is left to the claim to decide.
+    /// </summary>
+    public async Task WriteRecordsAsync(IngestBatch batch, CancellationToken ct)
+    {
+        var pending = batch.Events.Where(e => !e.IsDuplicate).ToList();
+        await Parallel.ForEachAsync(Chunk(pending, e => e.BlobName is null ? e.Message.Length : 512),
+            new ParallelOptions { MaxDegreeOfParallelism = 4, CancellationToken = ct },
+            async (chunk, token) => await WriteRecordChunkAsync(batch, chunk, token));
+    }
+
+    private async Task WriteRecordChunkAsync(IngestBatch batch, List<PendingEvent> chunk, CancellationToken ct)
+    {
+        while (chunk.Count > 0)
+        {
+            try
+            {
+                await storage.Events.SubmitTransactionAsync(chunk.Select(e => new TableTransactionAction(TableTransactionActionType.Add, RecordEntity(batch, e))), ct);
+                foreach (var e in chunk) e.RecordWritten = true;
+                return;
+            }
+            catch (TableTransactionFailedException ex) when (ex.Status == 409)
+            {
+                var existing = await ReadRecordsAsync(batch.RecordPartition, chunk.Select(e => e.InternalId), ct);
+                var rest = new List<PendingEvent>(chunk.Count);
+                foreach (var e in chunk)
+                {
+                    if (!existing.TryGetValue(RecordKeys.Row(e.InternalId), out var found)) { rest.Add(e); continue; }
+                    await ResolveExistingRecordAsync(batch, e, found, ct);
+                }
+                if (rest.Count == chunk.Count)
+                {
+                    throw new InvalidOperationException("A record insert conflicted but no conflicting record was found.", ex);
+                }
+                chunk = rest;
+            }
+        }
+    }
+
+    private async Task ResolveExistingRecordAsync(IngestBatch batch, PendingEvent e, TableEntity found, CancellationToken ct)
+    {
+        switch (e.Key)
+        {
+            case KeyKind.Caller:
+                e.RecordExisted = true;
+                return;
+            case KeyKind.Seed when !IsExpired(found.GetInt64("ReceivedAt")):
+                e.DuplicateOf = e.InternalId;
+                return;
+            case KeyKind.Seed:
+                try
+                {
+                    await storage.Events.UpdateEntityAsync(RecordEntity(batch, e), found.ETag, TableUpdateMode.Replace, ct);
+                    e.RecordWritten = true;
+                }
+                catch (RequestFailedException ex) when (ex.Status == 412)
+                {
+                    e.DuplicateOf = e.InternalId; // another request replaced it first
+                }
+                return;
+            default:
+                throw new InvalidOperationException($"Random internal id {e.InternalId} collided with an existing record.");
+        }
+    }
+
+    private async Task<Dictionary<string, TableEntity>> ReadRecordsAsync(string partition, IEnumerable<string> internalIds, CancellationToken ct)
+    {
+        var keys = internalIds.Select(RecordKeys.Row).Order(StringComparer.Ordinal).ToList();
+        var filter = TableClient.CreateQueryFilter($"PartitionKey eq {partition} and RowKey ge {keys[0]} and RowKey le {keys[^1]}");
+        var wanted = keys.ToHashSet(StringComparer.Ordinal);
+        var result = new Dictionary<string, TableEntity>(StringComparer.Ordinal);
+        await foreach (var entity in storage.Events.QueryAsync<TableEntity>(filter, maxPerPage: 1000, select: ["RowKey", "ReceivedAt", "Writer"], cancellationToken: ct))
+        {
+            if (wanted.Contains(entity.RowKey)) result[entity.RowKey] = entity;
+        }
+        return result;
+    }
+
+    // ---- claims ---------------------------------------------------------------------------
+
+    /// <summary>Claims the caller keys (<c>id</c>) of the batch; losers become duplicates of the winner.</summary>
+    public async Task ClaimKeysAsync(IngestBatch batch, CancellationToken ct)
+    {
+        var claimants = batch.Events.Where(e => e.Key == KeyKind.Caller && !e.IsDuplicate)
+            .Select(e => (Event: e, Key: ClaimKeyFor(batch.Environment, e.Id!)))
+            .GroupBy(c => c.Key.Partition)
+            .SelectMany(g => g.Chunk(MaxTransactionActions))
+            .ToList();
+        var orphans = new List<PendingEvent>();
+        await Parallel.ForEachAsync(claimants, new ParallelOptions { MaxDegreeOfParallelism = 8, CancellationToken = ct }, async (chunk, token) =>
+        {
+            var lost = await ClaimChunkAsync(batch, [.. chunk], token);
+            lock (orphans) orphans.AddRange(lost);
+        });
+        if (orphans.Count > 0) await DeleteOrphansAsync(batch, orphans, ct);
+    }
+
+    private async Task<List<PendingEvent>> ClaimChunkAsync(IngestBatch batch, List<(PendingEvent Event, (string Partition, string Row) Key)> chunk, CancellationToken ct)
+    {
+        var orphans = new List<PendingEvent>();
+        while (chunk.Count > 0)
+        {
+            try
+            {
+                await storage.Idempotency.SubmitTransactionAsync(chunk.Select(c => new TableTransactionAction(TableTransactionActionType.Add, ClaimEntity(batch, c.Event, c.Key))), ct);
+                return orphans;
+            }
+            catch (TableTransactionFailedException ex) when (ex.Status == 409)
+            {
+                var rest = new List<(PendingEvent, (string, string))>(chunk.Count);
+                var found = await ReadClaimsAsync(chunk[0].Key.Partition, chunk.Select(c => c.Key.Row), ct);
+                foreach (var c in chunk)
+                {
+                    if (!found.TryGetValue(c.Key.Row, out var claim)) { rest.Add(c); continue; }
+                    var (holder, won) = await ResolveExistingClaimAsync(batch, c.Event, c.Key, claim, ct);
+                    if (won) continue;
+                    // A claim holding this very id is the earlier attempt of the same seeded request.
+                    c.Event.DuplicateOf = holder;
+                    if (c.Event.RecordWritten && holder != c.Event.InternalId) orphans.Add(c.Event);
+                }
+                if (rest.Count == chunk.Count)
+                {
+                    throw new InvalidOperationException("A claim insert conflicted but no conflicting claim was found.", ex);
+                }
+                chunk = rest;
+            }
+        }
+        return orphans;
+    }
+
+    /// <summary>Who holds the key: the existing claim inside the window, or this event when the
+    /// existing claim has expired and this request replaced it (<c>Won</c>).</summary>
+    private async Task<(string Holder, bool Won)> ResolveExistingClaimAsync(IngestBatch batch, PendingEvent e, (string Partition, string Row) key, TableEntity claim, CancellationToken ct)
+    {
+        var holder = claim.GetString("InternalId");
+        if (!IsExpired(claim.GetInt64("CreatedAt"))) return (holder, false);
+        try
+        {
+            await storage.Idempotency.UpdateEntityAsync(ClaimEntity(batch, e, key), claim.ETag, TableUpdateMode.Replace, ct);
+            return (e.InternalId, true);
+        }
+        catch (RequestFailedException ex) when (ex.Status == 412)
+        {
+            var again = await storage.Idempotency.GetEntityAsync<TableEntity>(key.Partition, key.Row, cancellationToken: ct);
+            return (again.Value.GetString("InternalId"), false);
+        }
+    }
+
+    private static TableEntity ClaimEntity(IngestBatch batch, PendingEvent e, (string Partition, string Row) key) => new(key.Partition, key.Row)
+    {
+        ["InternalId"] = e.InternalId,
+        ["CreatedAt"] = batch.ReceivedAt,
+    };
+
+    private async Task<Dictionary<string, TableEntity>> ReadClaimsAsync(string partition, IEnumerable<string> rows, CancellationToken ct)
+    {
+        var result = new Dictionary<string, TableEntity>(StringComparer.Ordinal);
+        foreach (var group in rows.Chunk(15))
+        {
+            var filter = $"PartitionKey eq '{partition}' and (" + string.Join(" or ", group.Select(r => $"RowKey eq '{r}'")) + ")";
+            await foreach (var entity in storage.Idempotency.QueryAsync<TableEntity>(filter, cancellationToken: ct))
+            {
+                result[entity.RowKey] = entity;
+            }
+        }
+        return result;
+    }
+
+    private async Task DeleteOrphansAsync(IngestBatch batch, List<PendingEvent> orphans, CancellationToken ct)
+    {
+        foreach (var chunk in orphans.Chunk(MaxTransactionActions))
+        {
+            await storage.Events.SubmitTransactionAsync(
+                chunk.Select(e => new TableTransactionAction(TableTransactionActionType.Delete, new TableEntity(batch.RecordPartition, RecordKeys.Row(e.InternalId)), ETag.All)), ct);
+        }
+    }
+
+    /// <summary>Deletes claims older than the idempotency window (Table Storage has no TTL).</summary>
+    public async Task<int> DeleteExpiredClaimsAsync(CancellationToken ct)
+    {
+        var cutoff = time.GetUtcNow().ToUnixTimeMilliseconds() - (long)_window.TotalMilliseconds;
+        var deleted = 0;
+        var filter = TableClient.CreateQueryFilter($"CreatedAt lt {cutoff}");
+        var batch = new List<TableEntity>(MaxTransactionActions);
+        await foreach (var claim in storage.Idempotency.QueryAsync<TableEntity>(filter, maxPerPage: 1000, select: ["PartitionKey", "RowKey"], cancellationToken: ct))
+        {
+            if (batch.Count > 0 && (batch.Count == MaxTransactionActions || batch[0].PartitionKey != claim.PartitionKey))
+            {
+                deleted += await DeleteClaimsAsync(batch, ct);
+                batch.Clear();
+            }
+            batch.Add(claim);
+        }
+        if (batch.Count > 0) deleted += await DeleteClaimsAsync(batch, ct);
+        return deleted;
+    }
+
+    private async Task<int> DeleteClaimsAsync(List<TableEntity> claims, CancellationToken ct)
+    {
+        try
+        {
+            await storage.Idempotency.SubmitTransactionAsync(claims.Select(c => new TableTransactionAction(TableTransactionActionType.Delete, c, c.ETag)), ct);
+            return claims.Count;
+        }
+        catch (TableTransactionFailedException)
+        {
+            // A claim was replaced or removed meanwhile; the next run takes what is still expired.
+            return 0;
+        }
+    }
+
+    private bool IsExpired(long? createdMillis) =>
+        createdMillis is not { } created || time.GetUtcNow().ToUnixTimeMilliseconds() - created > _window.TotalMilliseconds;
+
+    private static IEnumerable<List<PendingEvent>> Chunk(List<PendingEvent> events, Func<PendingEvent, int> size)
+    {
+        var chunk = new List<PendingEvent>();
+        var bytes = 0;
+        foreach (var e in events)
+        {
+            var s = size(e);
+            if (chunk.Count == MaxTransactionActions || (chunk.Count > 0 && bytes + s > MaxTransactionPayload))
+            {
+                yield return chunk;
+                chunk = [];
+                bytes = 0;
+            }
+            chunk.Add(e);
+            bytes += s;
+        }
+        if (chunk.Count > 0) yield return chunk;
+    }
+}
+
+public static class RecordState
+{
+    /// <summary>Recorded; on its queue(s) unless the request died, in which case the repair job sends it.</summary>
+    public const string Pending = "pending";
+    /// <summary>Held until <c>Due</c>.</summary>
+    public const string Scheduled = "scheduled";
+}

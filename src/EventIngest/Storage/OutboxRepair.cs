@@ -1,0 +1,97 @@
+using Azure;
+using Azure.Data.Tables;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace EventIngest.Storage;
+
+/// <summary>
+/// Completes requests that died after writing their outbox row: every record such a request
+/// wrote is claimed (if it has a caller key) and sent to its queues, then the row is removed.
+/// A pass with nothing stuck costs one query. Two passes never work on the same row: each takes
+/// a row by updating it with its ETag first.
+/// </summary>
+public sealed class OutboxRepair(StorageAccount storage, EventQueue queue, IOptions<RepairOptions> options, TimeProvider time, ILogger<OutboxRepair> logger)
+{
+    private readonly TimeSpan _after = options.Value.RepairAfter;
+
+    public async Task<int> RunOnceAsync(CancellationToken ct)
+    {
+        await storage.EnsureCreatedAsync(ct);
+        var now = time.GetUtcNow().ToUnixTimeMilliseconds();
+        // Rows of a minute bucket earlier than (now - RepairAfter)'s bucket are all at least RepairAfter old.
+        var cutoff = EventStore.OutboxPartitionFor(now - (long)_after.TotalMilliseconds, "0")[..12];
+        var repaired = 0;
+        await foreach (var row in storage.Outbox.QueryAsync<TableEntity>(TableClient.CreateQueryFilter($"PartitionKey lt {cutoff}"), maxPerPage: 100, cancellationToken: ct))
+        {
+            if (!await TakeAsync(row, ct)) continue;
+            repaired += await RepairAsync(row, ct);
+        }
+        return repaired;
+    }
+
+    private async Task<bool> TakeAsync(TableEntity row, CancellationToken ct)
+    {
+        row["Attempts"] = (row.GetInt32("Attempts") ?? 0) + 1;
+        try
+        {
+            var response = await storage.Outbox.UpdateEntityAsync(row, row.ETag, TableUpdateMode.Merge, ct);
+            row.ETag = response.Headers.ETag ?? row.ETag;
+            return true;
+        }
+        catch (RequestFailedException ex) when (ex.Status is 404 or 412)
+        {
+            return false; // finished or taken by another pass
+        }
+    }
+
+    private async Task<int> RepairAsync(TableEntity row, CancellationToken ct)
+    {
+        var environment = row.GetString("Env");
+        var partition = row.GetString("RecordPartition");
+        var nonce = row.RowKey;
+        var filter = TableClient.CreateQueryFilter($"PartitionKey eq {partition} and Writer eq {nonce}");
+        var sent = 0;
+        await foreach (var record in storage.Events.QueryAsync<TableEntity>(filter, cancellationToken: ct))
+        {
+            var internalId = RecordKeys.InternalIdOf(record.RowKey);
+            if (record.GetString("Id") is { } id && !await HoldsClaimAsync(environment, id, internalId, record.GetInt64("ReceivedAt"), ct))
+            {
+                // Another event won the key: this record was never acknowledged.
+                await storage.Events.DeleteEntityAsync(record.PartitionKey, record.RowKey, ETag.All, ct);
+                continue;
+            }
+            if (record.GetString("State") != RecordState.Pending) continue;
+
+            var queues = record.GetString("Queues").Split(',', StringSplitOptions.RemoveEmptyEntries);
+            var envelope = record.GetBinary("Message");
+            var blob = record.GetString("Blob");
+            var body = queue.MessageFor(environment, internalId, record.GetString("Name"), envelope, blob, envelope?.Length ?? 0);
+            await queue.SendAsync(queues.Select(q => (q, body)), ct);
+            sent++;
+        }
+        await storage.Outbox.DeleteEntityAsync(row.PartitionKey, row.RowKey, row.ETag, ct);
+        logger.LogWarning("Repaired an interrupted request: {Count} events sent from outbox row {Nonce}", sent, nonce);
+        return sent;
+    }
+
+    private async Task<bool> HoldsClaimAsync(string environment, string id, string internalId, long? receivedAt, CancellationToken ct)
+    {
+        var (partition, rowKey) = EventStore.ClaimKeyFor(environment, id);
+        var claim = new TableEntity(partition, rowKey)
+        {
+            ["InternalId"] = internalId,
+            ["CreatedAt"] = receivedAt,
+        };
+        try
+        {
+            await storage.Idempotency.AddEntityAsync(claim, ct);
+            return true;
+        }
+        catch (RequestFailedException ex) when (ex.Status == 409)
+        {
+            var existing = await storage.Idempotency.GetEntityAsync<TableEntity>(partition, rowKey, select: ["InternalId"], cancellationToken: ct);
+            return existing.Value.GetString("InternalId") == internalId;
+        }
+    }
+}

@@ -1,0 +1,22 @@
+using Azure;
+using Azure.Data.Tables;
+
+namespace EventIngest.Storage;
+
+/// <summary>Storage cannot take the request now; the caller is told to retry (503 + Retry-After).</summary>
+public sealed class StorageUnavailableException(string message, Exception? inner = null) : Exception(message, inner);
+
+public static class StorageErrors
+{
+    /// <summary>True for failures a retry can get past: the service is down, slow, throttled or unreachable.</summary>
+    public static bool IsTransient(Exception ex) => ex switch
+    {
+        StorageUnavailableException => true,
+        TableTransactionFailedException t => t.Status is 0 or 408 or 429 or >= 500,
+        RequestFailedException r => r.Status is 0 or 408 or 429 or >= 500,
+        HttpRequestException or TimeoutException or IOException => true,
+        OperationCanceledException => true,
+        AggregateException a => a.InnerExceptions.All(IsTransient),
+        _ => ex.InnerException is { } inner && IsTransient(inner),
+    };
+}

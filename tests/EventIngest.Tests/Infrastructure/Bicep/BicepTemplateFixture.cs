@@ -1,0 +1,177 @@
+using System.Globalization;
+using System.Text.Json.Nodes;
+
+namespace EventIngest.Tests.Infrastructure.Bicep;
+
+[CollectionDefinition(Name)]
+public sealed class BicepTemplateCollection : ICollectionFixture<BicepTemplateFixture>
+{
+    public const string Name = "Bicep template";
+}
+
+/// <summary>Compiles infra/bicep/main.bicep once and predicts the resources it deploys for a sample
+/// environment (<c>bicep snapshot</c>: modules expanded, parameters and variables evaluated, runtime
+/// values such as a managed identity's client id left as <c>reference(...)</c> expressions).</summary>
+public sealed class BicepTemplateFixture : IDisposable
+{
+    public const string SubscriptionId = "00000000-0000-0000-0000-00000000a001";
+    public const string TenantId = "00000000-0000-0000-0000-00000000a002";
+    public const string ResourceGroup = "rg-eventingest-test";
+    public const string Location = "westeurope";
+
+    // Sample parameters, deliberately not the defaults so the tests see them flow through.
+    public const string StoragePrefix = "ingest";
+    public const string DefaultQueue = "inbox";
+    public const int MaximumInstanceCount = 250;
+    public const int InstanceMemoryMB = 4096;
+    public const int KeySize = 2048;
+
+    public static readonly IReadOnlyList<(string Pattern, string Queue)> Routes =
+    [
+        ("billing/invoice.paid", "billing"),
+        ("app/account.*", "accounts"),
+        ("audit/*", DefaultQueue),
+    ];
+
+    public static readonly IReadOnlyList<(string Hash, string Environment)> EventKeys =
+    [
+        (SampleHash('a'), "production"),
+        (SampleHash('b'), "staging"),
+    ];
+
+    public static readonly IReadOnlyList<(string Hash, string Environment)> SigningKeys =
+    [
+        (SampleHash('c'), "production"),
+    ];
+
+    private readonly string workDirectory;
+
+    public BicepTemplateFixture()
+    {
+        RepositoryRoot = FindRepositoryRoot();
+        BicepFolder = Path.Combine(RepositoryRoot, "infra", "bicep");
+        MainBicep = Path.Combine(BicepFolder, "main.bicep");
+        workDirectory = Directory.CreateTempSubdirectory("eventingest-bicep-").FullName;
+
+        var templatePath = Path.Combine(workDirectory, "main.json");
+        Build = BicepCli.Run(BicepFolder, null, "build", MainBicep, "--outfile", templatePath);
+        if (Build.ExitCode != 0)
+        {
+            throw new InvalidOperationException($"bicep build failed:\n{Build.Output}");
+        }
+
+        TemplateText = File.ReadAllText(templatePath);
+        Template = JsonNode.Parse(TemplateText)!.AsObject();
+
+        var parametersPath = Path.Combine(workDirectory, "test.bicepparam");
+        File.WriteAllText(parametersPath, SampleParameters());
+        var snapshot = BicepCli.Run(
+            workDirectory,
+            null,
+            "snapshot", parametersPath,
+            "--mode", "overwrite",
+            "--tenant-id", TenantId,
+            "--subscription-id", SubscriptionId,
+            "--resource-group", ResourceGroup,
+            "--location", Location,
+            "--deployment-name", "eventingest");
+        if (snapshot.ExitCode != 0)
+        {
+            throw new InvalidOperationException($"bicep snapshot failed:\n{snapshot.Output}");
+        }
+
+        SnapshotText = File.ReadAllText(Path.Combine(workDirectory, "test.snapshot.json"));
+        var predicted = JsonNode.Parse(SnapshotText)!.AsObject();
+        Resources = predicted["predictedResources"]!.AsArray().Select(r => r!.AsObject()).ToList();
+        Outputs = predicted["outputs"]!.AsObject();
+    }
+
+    public string RepositoryRoot { get; }
+    public string BicepFolder { get; }
+    public string MainBicep { get; }
+
+    /// <summary>What <c>bicep build</c> printed: its diagnostics.</summary>
+    public ProcessResult Build { get; }
+
+    /// <summary>The compiled ARM template.</summary>
+    public JsonObject Template { get; }
+    public string TemplateText { get; }
+
+    /// <summary>Every resource the sample deployment creates, nested deployments expanded.</summary>
+    public IReadOnlyList<JsonObject> Resources { get; }
+    public JsonObject Outputs { get; }
+    public string SnapshotText { get; }
+
+    public IEnumerable<JsonObject> ResourcesOfType(string type)
+        => Resources.Where(r => string.Equals((string?)r["type"], type, StringComparison.OrdinalIgnoreCase));
+
+    public JsonObject OnlyResource(string type)
+    {
+        var matches = ResourcesOfType(type).ToList();
+        Assert.True(matches.Count == 1, $"Expected one {type}, found {matches.Count}.");
+        return matches[0];
+    }
+
+    public JsonObject FunctionApp => OnlyResource("Microsoft.Web/sites");
+
+    /// <summary>App settings of the function app, name to value (a value may be an ARM expression).</summary>
+    public IReadOnlyDictionary<string, string> AppSettings
+        => FunctionApp["properties"]!["siteConfig"]!["appSettings"] is JsonArray settings
+            ? settings.ToDictionary(s => (string)s!["name"]!, s => (string)s!["value"]!, StringComparer.Ordinal)
+            : throw new InvalidOperationException("The snapshot could not evaluate the app settings; keep their names computable from parameters.");
+
+    public void Dispose()
+    {
+        try
+        {
+            Directory.Delete(workDirectory, recursive: true);
+        }
+        catch (IOException)
+        {
+            // A leftover temp folder is not worth failing the run.
+        }
+    }
+
+    private static string SampleHash(char digit) => new(digit, 64);
+
+    private static string SampleParameters()
+    {
+        static string Keys(IEnumerable<(string Hash, string Environment)> keys)
+            => string.Join('\n', keys.Select(k => $"  {{ hash: '{k.Hash}', environment: '{k.Environment}' }}"));
+
+        var routes = string.Join('\n', Routes.Select(r => $"  {{ pattern: '{r.Pattern}', queue: '{r.Queue}' }}"));
+        return string.Create(CultureInfo.InvariantCulture, $"""
+            using './main.json'
+
+            param environmentName = 'citest'
+            param storagePrefix = '{StoragePrefix}'
+            param defaultQueue = '{DefaultQueue}'
+            param maximumInstanceCount = {MaximumInstanceCount}
+            param instanceMemoryMB = {InstanceMemoryMB}
+            param keySize = {KeySize}
+            param routes = [
+            {routes}
+            ]
+            param eventKeys = [
+            {Keys(EventKeys)}
+            ]
+            param signingKeys = [
+            {Keys(SigningKeys)}
+            ]
+
+            """);
+    }
+
+    private static string FindRepositoryRoot()
+    {
+        for (var directory = new DirectoryInfo(AppContext.BaseDirectory); directory is not null; directory = directory.Parent)
+        {
+            if (File.Exists(Path.Combine(directory.FullName, "infra", "bicep", "main.bicep")))
+            {
+                return directory.FullName;
+            }
+        }
+
+        throw new DirectoryNotFoundException($"No infra/bicep/main.bicep above {AppContext.BaseDirectory}.");
+    }
+}

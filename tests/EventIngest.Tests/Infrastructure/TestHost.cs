@@ -1,0 +1,112 @@
+using System.Text;
+using System.Text.Json;
+using Azure.Data.Tables;
+using Azure.Storage.Queues;
+using EventIngest.DevServer;
+using EventIngest.Storage;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace EventIngest.Tests.Infrastructure;
+
+/// <summary>
+/// The local host on a free loopback port, on the shared Azurite, with its own storage names
+/// so tests never see each other's tables and queues.
+/// </summary>
+public sealed class TestHost : IAsyncDisposable
+{
+    private readonly WebApplication _app;
+
+    private TestHost(WebApplication app, string prefix, Uri baseAddress)
+    {
+        _app = app;
+        Prefix = prefix;
+        BaseAddress = baseAddress;
+        Client = new HttpClient { BaseAddress = baseAddress, Timeout = TimeSpan.FromSeconds(60) };
+    }
+
+    public string Prefix { get; }
+    public Uri BaseAddress { get; }
+    public HttpClient Client { get; }
+    public IServiceProvider Services => _app.Services;
+    public StorageAccount Storage => Services.GetRequiredService<StorageAccount>();
+    public string DefaultQueue => Prefix + "events";
+
+    public static async Task<TestHost> StartAsync(string connectionString, string prefix, IDictionary<string, string?>? settings = null, Action<IServiceCollection>? services = null)
+    {
+        var config = new Dictionary<string, string?>
+        {
+            ["EventIngest:Storage:ConnectionString"] = connectionString,
+            ["EventIngest:Storage:Prefix"] = prefix,
+            ["EventIngest:Storage:OperationTimeout"] = "00:00:05",
+            ["EventIngest:Routing:DefaultQueue"] = prefix + "events",
+            ["EventIngest:Local:RepairInterval"] = "01:00:00",
+            ["EventIngest:Local:CleanupInterval"] = "01:00:00",
+            ["Logging:LogLevel:Default"] = "Warning",
+        };
+        foreach (var (k, v) in settings ?? new Dictionary<string, string?>()) config[k] = v;
+
+        var app = await LocalHost.BuildAsync(["--urls", "http://127.0.0.1:0"], builder =>
+        {
+            builder.Configuration.AddInMemoryCollection(config);
+            services?.Invoke(builder.Services);
+        });
+        await app.StartAsync();
+        var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
+        return new TestHost(app, prefix, new Uri(address));
+    }
+
+    public Task<HttpResponseMessage> SendAsync(string body, string key = "test-key", IDictionary<string, string>? headers = null)
+    {
+        var request = new HttpRequestMessage(HttpMethod.Post, $"e/{key}") { Content = new StringContent(body, Encoding.UTF8, "application/json") };
+        foreach (var (k, v) in headers ?? new Dictionary<string, string>()) request.Headers.TryAddWithoutValidation(k, v);
+        return Client.SendAsync(request);
+    }
+
+    public static async Task<JsonElement> JsonAsync(HttpResponseMessage response) =>
+        JsonDocument.Parse(await response.Content.ReadAsStringAsync()).RootElement;
+
+    /// <summary>Every visible message on a queue, decoded. They stay invisible for ten minutes afterwards.</summary>
+    public async Task<List<JsonElement>> ReceiveAllAsync(string? queue = null)
+    {
+        var client = Storage.Queue(queue ?? DefaultQueue);
+        if (!await client.ExistsAsync()) return [];
+        var result = new List<JsonElement>();
+        while (true)
+        {
+            var batch = await client.ReceiveMessagesAsync(32, TimeSpan.FromMinutes(10));
+            if (batch.Value.Length == 0) return result;
+            result.AddRange(batch.Value.Select(m => JsonDocument.Parse(m.Body.ToString()).RootElement));
+        }
+    }
+
+    public async Task<int> CountMessagesAsync(string? queue = null)
+    {
+        var client = Storage.Queue(queue ?? DefaultQueue);
+        if (!await client.ExistsAsync()) return 0;
+        return (await client.GetPropertiesAsync()).Value.ApproximateMessagesCount;
+    }
+
+    public async Task<List<TableEntity>> RowsAsync(TableClient table)
+    {
+        var rows = new List<TableEntity>();
+        try
+        {
+            await foreach (var e in table.QueryAsync<TableEntity>()) rows.Add(e);
+        }
+        catch (Azure.RequestFailedException ex) when (ex.Status == 404)
+        {
+        }
+        return rows;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        Client.Dispose();
+        await _app.StopAsync();
+        await _app.DisposeAsync();
+    }
+}

@@ -1,0 +1,65 @@
+using System.Net;
+using System.Security.Cryptography;
+using System.Text;
+using EventIngest.Tests.Infrastructure;
+
+namespace EventIngest.Tests.Ingest;
+
+[Collection(AzuriteFixture.CollectionName)]
+public sealed class EventKeyTests(AzuriteFixture azurite)
+{
+    private static string Hash(string key) => Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(key)));
+
+    private Task<TestHost> StartAsync(Dictionary<string, string?> settings) =>
+        TestHost.StartAsync(azurite.ConnectionString, azurite.NewStorageNamePrefix(), settings);
+
+    [Fact]
+    public async Task ConfiguredKeyNamesTheEnvironmentAndUnknownKeysAre401()
+    {
+        await using var host = await StartAsync(new()
+        {
+            ["EventIngest:Auth:RequireEventKeys"] = "true",
+            ["EventIngest:Auth:EventKeys:0:Hash"] = Hash("prod-key"),
+            ["EventIngest:Auth:EventKeys:0:Environment"] = "production",
+        });
+
+        var unknown = await host.SendAsync("""{"name":"app/x"}""", key: "wrong");
+        Assert.Equal(HttpStatusCode.Unauthorized, unknown.StatusCode);
+        var body = await TestHost.JsonAsync(unknown);
+        Assert.Equal("Event key not found", body.GetProperty("error").GetString());
+        Assert.Equal(401, body.GetProperty("status").GetInt32());
+
+        var ok = await host.SendAsync("""{"name":"app/x"}""", key: "prod-key");
+        Assert.Equal(HttpStatusCode.OK, ok.StatusCode);
+        Assert.Equal("production", Assert.Single(await host.ReceiveAllAsync()).GetProperty("env").GetString());
+    }
+
+    [Fact]
+    public async Task KeysRequiredButNoneConfiguredIs503()
+    {
+        await using var host = await StartAsync(new() { ["EventIngest:Auth:RequireEventKeys"] = "true" });
+        var response = await host.SendAsync("""{"name":"app/x"}""");
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, response.StatusCode);
+        Assert.Equal("Event keys are required to process events securely", (await TestHost.JsonAsync(response)).GetProperty("error").GetString());
+    }
+
+    [Fact]
+    public async Task BranchEnvironmentsNeedAKeyThatAllowsThem()
+    {
+        await using var host = await StartAsync(new()
+        {
+            ["EventIngest:Auth:EventKeys:0:Hash"] = Hash("prod-key"),
+            ["EventIngest:Auth:EventKeys:0:Environment"] = "production",
+            ["EventIngest:Auth:EventKeys:1:Hash"] = Hash("branch-key"),
+            ["EventIngest:Auth:EventKeys:1:Environment"] = "branch",
+            ["EventIngest:Auth:EventKeys:1:BranchEnvironments"] = "true",
+        });
+        var env = (string e) => new Dictionary<string, string> { ["x-inngest-env"] = e };
+
+        Assert.Equal(HttpStatusCode.BadRequest, (await host.SendAsync("""{"name":"app/x"}""", "prod-key", env("feature-1"))).StatusCode);
+        Assert.Equal(HttpStatusCode.OK, (await host.SendAsync("""{"name":"app/x"}""", "prod-key", env("production"))).StatusCode);
+        Assert.Equal(HttpStatusCode.OK, (await host.SendAsync("""{"name":"app/x"}""", "branch-key", env("feature-1"))).StatusCode);
+        Assert.Equal(HttpStatusCode.BadRequest, (await host.SendAsync("""{"name":"app/x"}""", "branch-key", env("bad env!"))).StatusCode);
+        Assert.Equal(["feature-1", "production"], (await host.ReceiveAllAsync()).Select(m => m.GetProperty("env").GetString()).Order());
+    }
+}
