@@ -1,7 +1,6 @@
 using Azure.Core;
 using Azure.Core.Cryptography;
 using Azure.Identity;
-using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
@@ -19,15 +18,15 @@ public static class EncryptionServiceCollectionExtensions
     /// chosen by <see cref="EncryptionOptions.KeyProvider"/> as <see cref="IKeyEncryptionKey"/> and
     /// <see cref="IKeyEncryptionKeyResolver"/>, and <see cref="UserDataProtector"/>. Expects a
     /// <c>TableServiceClient</c> and <see cref="StorageOptions"/> to be registered by the caller; uses a
-    /// registered <see cref="TokenCredential"/> if there is one, else managed identity
-    /// (<see cref="StorageOptions.ClientId"/>) through <c>DefaultAzureCredential</c>.
+    /// registered <see cref="TokenCredential"/> if there is one, else the user-assigned managed identity
+    /// <see cref="StorageOptions.ClientId"/>, else <c>DefaultAzureCredential</c> (as storage does).
     /// </summary>
     /// <param name="isProductionHost">True for the Functions app: the local key file is then refused unless
     /// <see cref="EncryptionOptions.AllowLocalKey"/> is set, and the host fails to start.</param>
-    public static IServiceCollection AddEventIngestEncryption(this IServiceCollection services, IConfiguration configuration, bool isProductionHost)
+    public static IServiceCollection AddEventIngestEncryption(this IServiceCollection services, bool isProductionHost)
     {
         services.AddOptions<EncryptionOptions>()
-            .Bind(configuration.GetSection(EncryptionOptions.Section))
+            .BindConfiguration(EncryptionOptions.Section)
             .ValidateDataAnnotations()
             .Validate(options => IsKeyProviderAllowed(options, isProductionHost), LocalKeyRefusedMessage)
             .ValidateOnStart();
@@ -56,9 +55,8 @@ public static class EncryptionServiceCollectionExtensions
         return new KeyVaultKey(options.KeyVaultKeyId!, credential, new KeyVaultKeyOptions { OperationTimeout = options.KeyVaultTimeout });
     }
 
-    private static DefaultAzureCredential CreateCredential(string? managedIdentityClientId) =>
-        new(new DefaultAzureCredentialOptions
-        {
-            ManagedIdentityClientId = string.IsNullOrEmpty(managedIdentityClientId) ? null : managedIdentityClientId,
-        });
+    private static TokenCredential CreateCredential(string? clientId) =>
+        string.IsNullOrWhiteSpace(clientId)
+            ? new DefaultAzureCredential()
+            : new ManagedIdentityCredential(ManagedIdentityId.FromUserAssignedClientId(clientId));
 }

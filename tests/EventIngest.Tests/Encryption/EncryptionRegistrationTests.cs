@@ -105,7 +105,7 @@ public sealed class EncryptionRegistrationTests : IDisposable
         }
 
         builder.Services.AddSingleton<TokenCredential>(new FakeTokenCredential());
-        builder.Services.AddEventIngestEncryption(builder.Configuration, isProductionHost);
+        builder.Services.AddEventIngestEncryption(isProductionHost);
         return builder.Build();
     }
 }
