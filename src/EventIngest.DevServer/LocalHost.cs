@@ -55,8 +55,9 @@ public static class LocalHost
     private static Dictionary<string, string?> LocalDefaults(IConfiguration configuration)
     {
         var defaults = new Dictionary<string, string?>();
-        // Like Inngest's dev server: any key is accepted until keys are configured.
+        // Like Inngest's dev server: any key is accepted, and the REST API is open, until keys are configured.
         if (configuration["EventIngest:Auth:RequireEventKeys"] is null) defaults["EventIngest:Auth:RequireEventKeys"] = "false";
+        if (configuration["EventIngest:Auth:RequireSigningKeys"] is null) defaults["EventIngest:Auth:RequireSigningKeys"] = "false";
         return defaults;
     }
 }

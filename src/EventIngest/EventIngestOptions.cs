@@ -63,10 +63,14 @@ public sealed class AuthOptions
     /// behaviour). The local host sets it to false and accepts any key.</summary>
     public bool RequireEventKeys { get; set; } = true;
 
+    /// <summary>When true and no signing key is configured, the REST API answers 503. The local
+    /// host sets it to false: its REST API is then open, as Inngest's dev server is.</summary>
+    public bool RequireSigningKeys { get; set; } = true;
+
     public List<KeyHash> EventKeys { get; set; } = [];
     public List<KeyHash> SigningKeys { get; set; } = [];
 
-    /// <summary>Environment of events sent with an unconfigured key on the local host.</summary>
+    /// <summary>Environment of events sent with an unconfigured key, and read without a signing key, on the local host.</summary>
     public string DefaultEnvironment { get; set; } = "dev";
 }
 
@@ -192,4 +196,16 @@ public sealed class RepairOptions
     /// Requests give up (503) after half of it, so a slow request and the job never race.</summary>
     [Range(typeof(TimeSpan), "00:00:10", "01:00:00", ErrorMessage = "EventIngest:Repair:RepairAfter must be between 10 seconds and 1 hour.")]
     public TimeSpan RepairAfter { get; set; } = TimeSpan.FromMinutes(1);
+}
+
+/// <summary>Holding events whose <c>ts</c> is in the future.</summary>
+public sealed class SchedulingOptions
+{
+    public const string Section = "EventIngest:Scheduling";
+
+    /// <summary>Events due within this are put on their queue at once, invisible until due (queue
+    /// visibility delays are capped at 7 days); later ones are parked in a table and moved to the
+    /// queue by the release job once they come this close.</summary>
+    [Range(typeof(TimeSpan), "00:01:00", "6.12:00:00", ErrorMessage = "EventIngest:Scheduling:Horizon must be between 1 minute and 6.5 days (queue delays end at 7 days).")]
+    public TimeSpan Horizon { get; set; } = TimeSpan.FromDays(6);
 }

@@ -1,4 +1,6 @@
+using EventIngest.Api;
 using EventIngest.Ingest;
+using EventIngest.Scheduling;
 using EventIngest.Storage;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
@@ -17,11 +19,14 @@ public static class ServiceCollectionExtensions
         services.AddOptions<IngestOptions>().BindConfiguration(IngestOptions.Section).ValidateDataAnnotations().ValidateOnStart();
         services.AddOptions<AuthOptions>().BindConfiguration(AuthOptions.Section).ValidateDataAnnotations().ValidateOnStart()
             .Validate(o => o.EventKeys.Concat(o.SigningKeys).All(k => k.Hash.Length == 64 && k.Hash.All(Uri.IsHexDigit)),
-                "EventIngest:Auth:EventKeys and SigningKeys hold SHA-256 hashes in hex (64 characters).");
+                "EventIngest:Auth:EventKeys and SigningKeys hold SHA-256 hashes in hex (64 characters).")
+            .Validate(o => o.SigningKeys.All(k => !k.BranchEnvironments),
+                "EventIngest:Auth:SigningKeys: BranchEnvironments is for event keys only; a signing key reads only its own Environment.");
         services.AddOptions<RoutingOptions>().BindConfiguration(RoutingOptions.Section).ValidateDataAnnotations().ValidateOnStart()
             .Validate(o => o.Routes.All(r => !string.IsNullOrEmpty(r.Pattern) && QueueNames.IsValid(r.Queue)) && QueueNames.IsValid(o.DefaultQueue),
                 "EventIngest:Routing: every route needs a Pattern and a valid queue name (3-63 lower-case letters, digits and single hyphens).");
         services.AddOptions<RepairOptions>().BindConfiguration(RepairOptions.Section).ValidateDataAnnotations().ValidateOnStart();
+        services.AddOptions<SchedulingOptions>().BindConfiguration(SchedulingOptions.Section).ValidateDataAnnotations().ValidateOnStart();
 
         services.TryAddSingleton(TimeProvider.System);
         services.AddSingleton<StorageAccount>();
@@ -32,6 +37,9 @@ public static class ServiceCollectionExtensions
         services.AddSingleton<IngestPipeline>();
         services.AddSingleton<EventEndpoint>();
         services.AddSingleton<OutboxRepair>();
+        services.AddSingleton<Scheduler>();
+        services.AddSingleton<SigningKeys>();
+        services.AddSingleton<ApiGate>();
         services.AddSingleton<Jobs>();
         return services;
     }

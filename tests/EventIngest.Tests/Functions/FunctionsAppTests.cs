@@ -25,7 +25,7 @@ public sealed class FunctionsAppTests(AzuriteFixture azurite)
     [Fact]
     public void MetadataDeclaresEveryFunctionWithItsTrigger()
     {
-        Assert.Equal(["CleanupIdempotency", "RepairOutbox", "SendEvents"],
+        Assert.Equal(["CleanupIdempotency", "ReleaseScheduled", "RepairOutbox", "SendEvents"],
             Metadata().EnumerateArray().Select(f => f.GetProperty("name").GetString()).Order());
 
         var http = Function("SendEvents").GetProperty("bindings")[0];
@@ -37,6 +37,10 @@ public sealed class FunctionsAppTests(AzuriteFixture azurite)
         var repair = Function("RepairOutbox").GetProperty("bindings")[0];
         Assert.Equal("timerTrigger", repair.GetProperty("type").GetString());
         Assert.Equal("0 */1 * * * *", repair.GetProperty("schedule").GetString());
+
+        var release = Function("ReleaseScheduled").GetProperty("bindings")[0];
+        Assert.Equal("timerTrigger", release.GetProperty("type").GetString());
+        Assert.Equal("0 */1 * * * *", release.GetProperty("schedule").GetString());
 
         var cleanup = Function("CleanupIdempotency").GetProperty("bindings")[0];
         Assert.Equal("timerTrigger", cleanup.GetProperty("type").GetString());

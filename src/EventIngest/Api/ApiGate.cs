@@ -1,0 +1,43 @@
+using EventIngest.Storage;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace EventIngest.Api;
+
+/// <summary>
+/// What every REST request goes through, in both hosts: the signing key decides the one
+/// environment the request may see, and failures of the handler become problem details here
+/// and nowhere else (storage unavailable → 503 with <c>Retry-After</c>).
+/// </summary>
+public sealed class ApiGate(SigningKeys keys, IOptions<IngestOptions> options, ILogger<ApiGate> logger)
+{
+    private readonly int _retryAfterSeconds = options.Value.RetryAfterSeconds;
+
+    public async Task<IResult> RunAsync(HttpRequest request, Func<string, CancellationToken, Task<IResult>> handle, CancellationToken ct)
+    {
+        var check = keys.Check(request.Headers.Authorization, request.Headers[SigningKeys.EnvironmentHeader], out var environment);
+        if (Denied(check) is { } denied) return denied;
+
+        try
+        {
+            return await handle(environment, ct);
+        }
+        catch (Exception ex) when (StorageErrors.IsTransient(ex))
+        {
+            logger.LogWarning(ex, "Storage unavailable; answering 503 to {Method} {Path} for {Environment}", request.Method, request.Path, environment);
+            return ApiResults.Unavailable("Storage is unavailable; retry later", _retryAfterSeconds);
+        }
+    }
+
+    private static IResult? Denied(SigningKeyCheck check) => check switch
+    {
+        SigningKeyCheck.Ok => null,
+        SigningKeyCheck.Missing => ApiResults.Unauthorized("Send a signing key: Authorization: Bearer <signing key>"),
+        SigningKeyCheck.Unknown => ApiResults.Unauthorized("Signing key not found"),
+        SigningKeyCheck.NoneConfigured => ApiResults.Problem(StatusCodes.Status503ServiceUnavailable,
+            "Signing keys are required to read events; configure EventIngest:Auth:SigningKeys"),
+        SigningKeyCheck.InvalidEnvironment => ApiResults.BadRequest("x-inngest-env must be 1-64 letters, digits, '.', '_' or '-'"),
+        _ => ApiResults.Problem(StatusCodes.Status403Forbidden, "x-inngest-env names an environment this signing key may not read"),
+    };
+}
