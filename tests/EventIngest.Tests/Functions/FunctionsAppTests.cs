@@ -25,7 +25,7 @@ public sealed class FunctionsAppTests(AzuriteFixture azurite)
     [Fact]
     public void MetadataDeclaresEveryFunctionWithItsTrigger()
     {
-        Assert.Equal(["CancelEvent", "CleanupIdempotency", "ListScheduled", "ReleaseScheduled", "RepairOutbox", "RescheduleEvent", "SendEvents"],
+        Assert.Equal(["CancelEvent", "CleanupIdempotency", "EraseUser", "ListScheduled", "ReleaseScheduled", "RepairOutbox", "RescheduleEvent", "SendEvents"],
             Metadata().EnumerateArray().Select(f => f.GetProperty("name").GetString()).Order());
 
         var http = Function("SendEvents").GetProperty("bindings")[0];
@@ -34,7 +34,7 @@ public sealed class FunctionsAppTests(AzuriteFixture azurite)
         Assert.Equal("Anonymous", http.GetProperty("authLevel").GetString());
         Assert.Contains("post", http.GetProperty("methods").EnumerateArray().Select(m => m.GetString()));
 
-        foreach (var (name, method, route) in new[] { ("ListScheduled", "get", "v1/scheduled"), ("RescheduleEvent", "patch", "v1/events/{internalId}"), ("CancelEvent", "delete", "v1/events/{internalId}") })
+        foreach (var (name, method, route) in new[] { ("ListScheduled", "get", "v1/scheduled"), ("RescheduleEvent", "patch", "v1/events/{internalId}"), ("CancelEvent", "delete", "v1/events/{internalId}"), ("EraseUser", "delete", "v1/users/{externalId}") })
         {
             var trigger = Function(name).GetProperty("bindings")[0];
             Assert.Equal("httpTrigger", trigger.GetProperty("type").GetString());
