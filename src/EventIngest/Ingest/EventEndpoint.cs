@@ -74,6 +74,13 @@ public sealed class EventEndpoint(
             logger.LogWarning(ex, "Storage unavailable; answering 503 for {Environment}", environment);
             return IngestResponse.Error(503, "Storage is unavailable; retry later", _options.RetryAfterSeconds);
         }
+        catch (Exception ex)
+        {
+            // Not transient: key management refused (a disabled or deleted key, a key record that no
+            // longer unwraps) or a fault of ours. Still answered in the envelope, which the SDKs read.
+            logger.LogError(ex, "Ingest failed; answering 500 for {Environment}", environment);
+            return IngestResponse.Error(500, "Internal error; nothing was acknowledged");
+        }
         finally
         {
             ArrayPool<byte>.Shared.Return(buffer);
