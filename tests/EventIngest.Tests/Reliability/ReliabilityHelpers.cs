@@ -134,3 +134,153 @@ internal static class EndlessBody
         return int.Parse(line.ToString().Split(' ')[1], System.Globalization.CultureInfo.InvariantCulture);
     }
 }
+
+/// <summary>
+/// Sits between a host and Azurite (one forwarder per service port) and can cut storage off:
+/// live connections are reset and new ones closed at once, as when the storage endpoint goes away.
+/// </summary>
+internal sealed class StorageProxy : IAsyncDisposable
+{
+    private readonly List<Forwarder> _forwarders = [];
+    private volatile bool _cut;
+
+    private StorageProxy(string connectionString)
+    {
+        var parts = connectionString.Split(';', StringSplitOptions.RemoveEmptyEntries).ToList();
+        for (var i = 0; i < parts.Count; i++)
+        {
+            var eq = parts[i].IndexOf('=', StringComparison.Ordinal);
+            if (!parts[i][..eq].EndsWith("Endpoint", StringComparison.Ordinal)) continue;
+            var target = new Uri(parts[i][(eq + 1)..]);
+            var forwarder = new Forwarder(target.Port, this);
+            _forwarders.Add(forwarder);
+            parts[i] = $"{parts[i][..eq]}=http://127.0.0.1:{forwarder.Port}{target.AbsolutePath}";
+        }
+        ConnectionString = string.Join(';', parts) + ";";
+    }
+
+    public string ConnectionString { get; }
+
+    public bool IsCut
+    {
+        get => _cut;
+        set
+        {
+            _cut = value;
+            if (value) foreach (var f in _forwarders) f.ResetAll();
+        }
+    }
+
+    public static StorageProxy Start(string connectionString) => new(connectionString);
+
+    public async ValueTask DisposeAsync()
+    {
+        foreach (var f in _forwarders) await f.DisposeAsync();
+    }
+
+    private sealed class Forwarder : IAsyncDisposable
+    {
+        private readonly System.Net.Sockets.TcpListener _listener = new(IPAddress.Loopback, 0);
+        private readonly System.Collections.Concurrent.ConcurrentDictionary<System.Net.Sockets.Socket, bool> _live = new();
+        private readonly CancellationTokenSource _stop = new();
+        private readonly Task _accepting;
+        private readonly int _targetPort;
+        private readonly StorageProxy _proxy;
+
+        public Forwarder(int targetPort, StorageProxy proxy)
+        {
+            _targetPort = targetPort;
+            _proxy = proxy;
+            _listener.Start();
+            _accepting = AcceptAsync();
+        }
+
+        public int Port => ((IPEndPoint)_listener.LocalEndpoint).Port;
+
+        public void ResetAll()
+        {
+            foreach (var socket in _live.Keys) Reset(socket);
+        }
+
+        private async Task AcceptAsync()
+        {
+            while (!_stop.IsCancellationRequested)
+            {
+                System.Net.Sockets.Socket client;
+                try
+                {
+                    client = await _listener.AcceptSocketAsync(_stop.Token);
+                }
+                catch (OperationCanceledException)
+                {
+                    return;
+                }
+                if (_proxy.IsCut)
+                {
+                    Reset(client);
+                    continue;
+                }
+                _ = PumpAsync(client);
+            }
+        }
+
+        private async Task PumpAsync(System.Net.Sockets.Socket client)
+        {
+            using var server = new System.Net.Sockets.Socket(System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp);
+            try
+            {
+                await server.ConnectAsync(IPAddress.Loopback, _targetPort);
+                _live[client] = true;
+                _live[server] = true;
+                await Task.WhenAny(CopyAsync(client, server), CopyAsync(server, client));
+            }
+            catch (Exception ex) when (ex is System.Net.Sockets.SocketException or IOException or ObjectDisposedException)
+            {
+            }
+            finally
+            {
+                _live.TryRemove(client, out _);
+                _live.TryRemove(server, out _);
+                Reset(client);
+            }
+        }
+
+        private static async Task CopyAsync(System.Net.Sockets.Socket from, System.Net.Sockets.Socket to)
+        {
+            var buffer = new byte[16 * 1024];
+            try
+            {
+                while (true)
+                {
+                    var read = await from.ReceiveAsync(buffer);
+                    if (read == 0) return;
+                    await to.SendAsync(buffer.AsMemory(0, read));
+                }
+            }
+            catch (Exception ex) when (ex is System.Net.Sockets.SocketException or ObjectDisposedException)
+            {
+            }
+        }
+
+        private static void Reset(System.Net.Sockets.Socket socket)
+        {
+            try
+            {
+                socket.LingerState = new System.Net.Sockets.LingerOption(true, 0); // RST, not FIN
+                socket.Close();
+            }
+            catch (Exception ex) when (ex is System.Net.Sockets.SocketException or ObjectDisposedException)
+            {
+            }
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            await _stop.CancelAsync();
+            _listener.Stop();
+            ResetAll();
+            await _accepting;
+            _stop.Dispose();
+        }
+    }
+}
