@@ -129,6 +129,7 @@ public sealed class HostileInputTests(AzuriteFixture azurite) : IAsyncLifetime
         { "lone surrogate escape in data", """{"name":"app/x","data":{"s":"\ud800"}}""" },
         { "lone surrogate escape in a user field name", """{"name":"app/x","user":{"\udc00":1,"external_id":"p"}}""" },
         { "number beyond double in data", """{"name":"app/x","data":{"n":1e400,"m":-1e400,"i":123456789012345678901234567890}}""" },
+        { "unpaired surrogate escapes beside _inngest in data", """{"name":"app/x","data":{"_inngest":{"x":1},"\ud800":"\udc00","n":{"\udbff":[1]}}}""" },
         { "duplicate keys in data", """{"name":"app/x","data":{"a":1,"a":2,"_inngest":1,"_inngest":2}}""" },
         { "name of 256 emoji", "{\"name\":\"" + string.Concat(Enumerable.Repeat("\ud83d\ude00", 256)) + "\"}" },
         { "id of 512 characters", "{\"name\":\"app/x\",\"id\":\"" + new string('\u00e9', 512) + "\"}" },
@@ -152,6 +153,16 @@ public sealed class HostileInputTests(AzuriteFixture azurite) : IAsyncLifetime
         Assert.Equal(id, message.GetProperty("internal_id").GetString());
         Assert.Single(await _host.RowsAsync(_host.Storage.Events));
         Assert.Empty(await _host.RowsAsync(_host.Storage.Outbox));
+    }
+
+    [Fact]
+    public async Task InngestKeyIsDroppedFromDataAndEverythingElseKeptVerbatim()
+    {
+        var response = await _host.SendAsync("""{"name":"app/x","data":{"a":"\u00e9\ud800","_inngest":{"fn":"x"},"b":[1e400,{"\udc00":null}]}}""");
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+
+        var message = Assert.Single(await _host.ReceiveAllAsync());
+        Assert.Equal("""{"a":"\u00e9\ud800","b":[1e400,{"\udc00":null}]}""", message.GetProperty("data").GetRawText());
     }
 
     [Fact]
