@@ -44,7 +44,7 @@ internal static class CrashCommand
             await Task.Delay(random.Next(0, 500));
             host = await HostProcess.StartAsync(port, environment, hostLog);
             downtime += down.Elapsed;
-            Console.WriteLine($"  kill {kills} at {watch.Elapsed.TotalSeconds:0.0} s: {load.EventsPlanned} events planned, {load.Acknowledged.Count} acknowledged");
+            Console.WriteLine($"  kill {kills} at {watch.Elapsed.TotalSeconds:0.0} s ({DateTimeOffset.UtcNow:HH:mm:ss.fff}, up again {downtime.TotalSeconds:0.0} s): {load.EventsPlanned} events planned, {load.Acknowledged.Count} acknowledged");
         }
         await sending;
         var loadTime = watch.Elapsed;

@@ -8,6 +8,8 @@ internal sealed record DeliveryReport(int Acknowledged, int Messages, int Distin
 {
     public IReadOnlyDictionary<string, int> MessagesPerId { get; init; } = new Dictionary<string, int>();
 
+    public IReadOnlyDictionary<string, string> InsertedAt { get; init; } = new Dictionary<string, string>();
+
     public int MostMessagesForOneId => MessagesPerId.Count == 0 ? 0 : MessagesPerId.Values.Max();
 
     public double DuplicateRate => DistinctDelivered == 0 ? 0 : (double)Duplicates / DistinctDelivered;
@@ -47,6 +49,7 @@ internal static class Delivery
 
         var client = new QueueClient(connectionString, queue, new QueueClientOptions { MessageEncoding = QueueMessageEncoding.Base64 });
         var perId = new Dictionary<string, int>(StringComparer.Ordinal);
+        var inserted = new List<(string Id, DateTimeOffset? At)>();
         var messages = 0;
         for (var emptyPolls = 0; emptyPolls < 2;)
         {
@@ -63,6 +66,7 @@ internal static class Delivery
                 using var json = System.Text.Json.JsonDocument.Parse(message.Body.ToMemory());
                 var id = json.RootElement.GetProperty("internal_id").GetString()!;
                 perId[id] = perId.GetValueOrDefault(id) + 1;
+                inserted.Add((id, message.InsertedOn));
                 messages++;
             }
         }
@@ -79,6 +83,7 @@ internal static class Delivery
             drainedAfter)
         {
             MessagesPerId = perId,
+            InsertedAt = inserted.GroupBy(i => i.Id).ToDictionary(g => g.Key, g => string.Join(" ", g.Select(i => i.At?.ToString("HH:mm:ss.fff", System.Globalization.CultureInfo.InvariantCulture)).Order())),
         };
     }
 
@@ -97,12 +102,18 @@ internal static class Delivery
             if (at >= 0) repaired.Add(line[(at + marker.Length)..].Trim());
         }
         var writers = new Dictionary<string, string>(StringComparer.Ordinal);
+        var details = new Dictionary<string, string>(StringComparer.Ordinal);
         var events = new TableClient(connectionString, prefix + "events");
-        await foreach (var row in events.QueryAsync<TableEntity>(select: ["RowKey", "Writer"]))
+        await foreach (var row in events.QueryAsync<TableEntity>(select: ["RowKey", "Writer", "State", "Id", "Due", "Blob"]))
         {
-            writers[EventIngest.Storage.RecordKeys.InternalIdOf(row.RowKey)] = row.GetString("Writer") ?? "";
+            var id = EventIngest.Storage.RecordKeys.InternalIdOf(row.RowKey);
+            writers[id] = row.GetString("Writer") ?? "";
+            details[id] = $"state={row.GetString("State")} id={row.GetString("Id")} due={row.GetInt64("Due")} blob={row.GetString("Blob") is not null} writer={row.GetString("Writer")}";
         }
         var duplicated = report.MessagesPerId.Where(p => p.Value > 1).Select(p => p.Key).ToList();
+        await File.WriteAllLinesAsync(Path.Combine(Path.GetDirectoryName(hostLog)!, "duplicates.txt"),
+            report.MessagesPerId.Where(p => p.Value > 1).OrderByDescending(p => p.Value)
+                .Select(p => $"{p.Key} messages={p.Value} repaired={repaired.Contains(writers.GetValueOrDefault(p.Key, ""))} {details.GetValueOrDefault(p.Key)} sent={report.InsertedAt.GetValueOrDefault(p.Key)}"));
         return (duplicated.Count, duplicated.Count(id => writers.TryGetValue(id, out var writer) && repaired.Contains(writer)));
     }
 
