@@ -63,7 +63,12 @@ internal sealed class HostProcess : IAsyncDisposable
         var log = new StreamWriter(logPath, append: true) { AutoFlush = true };
         await log.WriteLineAsync($"---- host {process.Id} started {DateTimeOffset.UtcNow:O}");
         var drained = Task.WhenAll(CopyAsync(process.StandardOutput, log), CopyAsync(process.StandardError, log))
-            .ContinueWith(_ => log.Dispose(), TaskScheduler.Default);
+            .ContinueWith(_ =>
+            {
+                var exited = process.WaitForExit(5_000);
+                lock (log) log.WriteLine($"---- host {process.Id} exited with {(exited ? process.ExitCode : -1)} at {DateTimeOffset.UtcNow:O}");
+                log.Dispose();
+            }, TaskScheduler.Default);
         var host = new HostProcess(process, drained, address);
         await host.WaitReadyAsync(TimeSpan.FromSeconds(60));
         return host;
