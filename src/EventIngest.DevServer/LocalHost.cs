@@ -1,3 +1,4 @@
+using EventIngest.Api;
 using EventIngest.Ingest;
 
 namespace EventIngest.DevServer;
@@ -42,6 +43,10 @@ public static class LocalHost
     {
         app.MapMethods("/e/{eventKey}", ["GET", "POST", "PUT", "PATCH", "DELETE"],
             (HttpRequest request, string eventKey, EventEndpoint endpoint, CancellationToken ct) => endpoint.HandleAsync(request, eventKey, ct));
+
+        app.MapGet("/v1/events", (HttpRequest request, EventsApi api, CancellationToken ct) => api.ListAsync(request, ct));
+        app.MapGet("/v1/events/{internalId}", (HttpRequest request, string internalId, EventsApi api, CancellationToken ct) => api.GetAsync(request, internalId, ct));
+        app.MapPost("/v1/events/{internalId}/replay", (HttpRequest request, string internalId, EventsApi api, CancellationToken ct) => api.ReplayAsync(request, internalId, ct));
     }
 
     /// <summary>The Go SDK joins base + "/e/" + key, so a base URL ending in '/' yields "//e/key".</summary>

@@ -37,6 +37,10 @@ public static class ServiceCollectionExtensions
         services.AddSingleton<OutboxRepair>();
         services.AddSingleton<SigningKeys>();
         services.AddSingleton<ApiGate>();
+        services.AddSingleton<EventReader>();
+        services.AddSingleton<EventListing>();
+        services.AddSingleton<EventReplayer>();
+        services.AddSingleton<EventsApi>();
         services.AddSingleton<Jobs>();
         return services;
     }
