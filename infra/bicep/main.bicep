@@ -224,6 +224,7 @@ var appSettings = union(
     EventIngest__Storage__ClientId: identity.outputs.clientId
     EventIngest__Storage__Prefix: storagePrefix
     EventIngest__Auth__RequireEventKeys: 'true'
+    EventIngest__Auth__RequireSigningKeys: 'true'
     EventIngest__Routing__DefaultQueue: defaultQueue
     EventIngest__Encryption__KeyProvider: 'KeyVault'
     EventIngest__Encryption__KeyVaultKeyId: keyVault.outputs.keyUri
