@@ -49,6 +49,9 @@ public static class LocalHost
         app.MapGet("/v1/events", (HttpRequest request, EventsApi api, CancellationToken ct) => api.ListAsync(request, ct));
         app.MapGet("/v1/events/{internalId}", (HttpRequest request, string internalId, EventsApi api, CancellationToken ct) => api.GetAsync(request, internalId, ct));
         app.MapPost("/v1/events/{internalId}/replay", (HttpRequest request, string internalId, EventsApi api, CancellationToken ct) => api.ReplayAsync(request, internalId, ct));
+        app.MapGet("/v1/scheduled", (HttpRequest request, ScheduledEventsApi api, CancellationToken ct) => api.ListAsync(request, ct));
+        app.MapPatch("/v1/events/{internalId}", (HttpRequest request, string internalId, ScheduledEventsApi api, CancellationToken ct) => api.RescheduleAsync(request, internalId, ct));
+        app.MapDelete("/v1/events/{internalId}", (HttpRequest request, string internalId, ScheduledEventsApi api, CancellationToken ct) => api.CancelAsync(request, internalId, ct));
 
         app.MapGet(OpenApiDocument.Route, OpenApiDocument.Serve);
     }

@@ -5,7 +5,8 @@ internal sealed class LocalJobs(Jobs jobs, IConfiguration configuration, ILogger
 {
     protected override Task ExecuteAsync(CancellationToken stoppingToken) => Task.WhenAll(
         Every(configuration.GetValue("EventIngest:Local:RepairInterval", TimeSpan.FromSeconds(5)), jobs.RepairOutboxAsync, stoppingToken),
-        Every(configuration.GetValue("EventIngest:Local:CleanupInterval", TimeSpan.FromMinutes(1)), jobs.DeleteExpiredClaimsAsync, stoppingToken));
+        Every(configuration.GetValue("EventIngest:Local:CleanupInterval", TimeSpan.FromMinutes(1)), jobs.DeleteExpiredClaimsAsync, stoppingToken),
+        Every(configuration.GetValue("EventIngest:Local:ReleaseInterval", TimeSpan.FromSeconds(10)), jobs.ReleaseParkedAsync, stoppingToken));
 
     private async Task Every(TimeSpan interval, Func<CancellationToken, Task<int>> job, CancellationToken ct)
     {

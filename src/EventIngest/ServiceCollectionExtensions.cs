@@ -1,5 +1,6 @@
 using EventIngest.Api;
 using EventIngest.Ingest;
+using EventIngest.Scheduling;
 using EventIngest.Storage;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
@@ -25,6 +26,7 @@ public static class ServiceCollectionExtensions
             .Validate(o => o.Routes.All(r => !string.IsNullOrEmpty(r.Pattern) && QueueNames.IsValid(r.Queue)) && QueueNames.IsValid(o.DefaultQueue),
                 "EventIngest:Routing: every route needs a Pattern and a valid queue name (3-63 lower-case letters, digits and single hyphens).");
         services.AddOptions<RepairOptions>().BindConfiguration(RepairOptions.Section).ValidateDataAnnotations().ValidateOnStart();
+        services.AddOptions<SchedulingOptions>().BindConfiguration(SchedulingOptions.Section).ValidateDataAnnotations().ValidateOnStart();
 
         services.TryAddSingleton(TimeProvider.System);
         services.AddSingleton<StorageAccount>();
@@ -35,12 +37,14 @@ public static class ServiceCollectionExtensions
         services.AddSingleton<IngestPipeline>();
         services.AddSingleton<EventEndpoint>();
         services.AddSingleton<OutboxRepair>();
+        services.AddSingleton<Scheduler>();
         services.AddSingleton<SigningKeys>();
         services.AddSingleton<ApiGate>();
         services.AddSingleton<EventReader>();
         services.AddSingleton<EventListing>();
         services.AddSingleton<EventReplayer>();
         services.AddSingleton<EventsApi>();
+        services.AddSingleton<ScheduledEventsApi>();
         services.AddSingleton<Jobs>();
         return services;
     }

@@ -37,7 +37,7 @@ public readonly record struct StoredUser(JsonElement? Json)
 /// Reads event records and their envelopes. A record is found by its internal id with one point
 /// read: both keys derive from the id and the environment (<see cref="RecordKeys"/>).
 /// </summary>
-public sealed class EventReader(StorageAccount storage)
+public sealed class EventReader(StorageAccount storage, TimeProvider time)
 {
     /// <summary>The record columns the API needs; the rest (Writer) stays on the server.</summary>
     public static readonly IReadOnlyList<string> Columns =
@@ -78,7 +78,7 @@ public sealed class EventReader(StorageAccount storage)
             record.GetString("V"),
             record.GetInt64("ReceivedAt") ?? 0,
             environment,
-            EventStates.Name(EventStates.Of(record.GetString("State"))),
+            EventStates.Name(EventStates.Of(record.GetString("State"), record.GetInt64("Due"), time.GetUtcNow().ToUnixTimeMilliseconds())),
             record.GetInt64("Due"));
     }
 

@@ -35,7 +35,8 @@ public sealed class EventReplayer(StorageAccount storage, EventReader reader, Ev
         if (record is null) return new ReplayOutcome(ReplayStatus.NotFound);
 
         var now = time.GetUtcNow().ToUnixTimeMilliseconds();
-        var refusal = EventStates.ReplayRefusal(EventStates.Of(record.GetString("State")), record.GetInt64("Due"), now);
+        var due = record.GetInt64("Due");
+        var refusal = EventStates.ReplayRefusal(EventStates.Of(record.GetString("State"), due, now), due);
         if (refusal is not null) return new ReplayOutcome(ReplayStatus.Refused, Reason: refusal);
 
         var deliveryId = Ulid.NewUlid(now);

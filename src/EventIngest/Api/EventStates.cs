@@ -17,13 +17,14 @@ public enum EventState
 /// <summary>The one mapping from a record's stored <c>State</c> to what the API shows and allows.</summary>
 public static class EventStates
 {
-    public static EventState Of(string? stored) => stored switch
+    /// <summary>A scheduled record keeps its state once released: from <c>due</c> on, its message
+    /// is visible on its queue(s), so it counts as delivered.</summary>
+    public static EventState Of(string? stored, long? due, long now) => stored switch
     {
         RecordState.Pending => EventState.Delivered,
-        // A scheduled event once the release job has put it on its queues.
-        "released" or "delivered" => EventState.Delivered,
-        RecordState.Scheduled => EventState.Scheduled,
-        "cancelled" => EventState.Cancelled,
+        RecordState.Scheduled when due is { } d && d > now => EventState.Scheduled,
+        RecordState.Scheduled => EventState.Delivered,
+        RecordState.Cancelled => EventState.Cancelled,
         _ => EventState.Unknown,
     };
 
@@ -35,13 +36,11 @@ public static class EventStates
         _ => "unknown",
     };
 
-    /// <summary>Why the event may not be replayed now, or null when it may. A scheduled event that
-    /// is already due may be: its release is at most a job interval away.</summary>
-    public static string? ReplayRefusal(EventState state, long? due, long now) => state switch
+    /// <summary>Why the event may not be replayed, or null when it may.</summary>
+    public static string? ReplayRefusal(EventState state, long? due) => state switch
     {
         EventState.Delivered => null,
-        EventState.Scheduled when due is { } d && d > now => $"The event is scheduled for {ApiResults.Timestamp(DateTimeOffset.FromUnixTimeMilliseconds(d))} and has not been delivered yet",
-        EventState.Scheduled => null,
+        EventState.Scheduled => $"The event is scheduled for {ApiResults.Timestamp(DateTimeOffset.FromUnixTimeMilliseconds(due ?? 0))} and has not been delivered yet",
         EventState.Cancelled => "The event was cancelled",
         _ => "The event is in a state this version cannot replay",
     };

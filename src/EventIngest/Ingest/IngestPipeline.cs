@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using EventIngest.Scheduling;
 using EventIngest.Storage;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
@@ -8,7 +9,7 @@ namespace EventIngest.Ingest;
 /// <summary>
 /// Stores and enqueues the validated events of one request:
 /// outbox row → large envelopes to blobs → records (seed-keyed ones claim their key) →
-/// caller-key claims → queue messages → outbox row removed.
+/// caller-key claims → queue messages (scheduled ones delayed or parked) → outbox row removed.
 /// Once the outbox row exists, a crash at any later point is finished by <see cref="OutboxRepair"/>,
 /// so an acknowledged event always reaches its queue. See docs/architecture.md.
 /// </summary>
@@ -16,6 +17,7 @@ public sealed class IngestPipeline(
     StorageAccount storage,
     EventStore store,
     EventQueue queue,
+    Scheduler scheduler,
     QueueRouter router,
     IOptions<IngestOptions> options,
     IOptions<RepairOptions> repairOptions,
@@ -41,8 +43,10 @@ public sealed class IngestPipeline(
         await store.ClaimKeysAsync(batch, ct);
         CheckDeadline(started);
 
-        var deliverNow = batch.Events.Where(e => !e.IsDuplicate && e.Due is null).ToList();
-        await queue.SendAsync(environment, deliverNow, ct);
+        var accepted = batch.Events.Where(e => !e.IsDuplicate).ToList();
+        await Task.WhenAll(
+            queue.SendAsync(environment, accepted.Where(e => e.Due is null), ct),
+            scheduler.PlaceAsync(environment, accepted.Where(e => e.Due is not null).Select(e => ToScheduled(batch, e)).ToList(), ct));
 
         try
         {
@@ -58,6 +62,10 @@ public sealed class IngestPipeline(
         foreach (var e in batch.Events) outcomes[e.Index] = e.ToOutcome();
         return outcomes;
     }
+
+    private ScheduledItem ToScheduled(IngestBatch batch, PendingEvent e) =>
+        new(e.InternalId, e.Name, e.Id, e.Due!.Value, batch.RecordPartition, e.Queues,
+            queue.MessageFor(batch.Environment, e.InternalId, e.Name, e.Message, e.BlobName, e.Message.Length));
 
     private IngestBatch Prepare(string environment, IdSeed seed, IReadOnlyList<ParsedEvent> events, long receivedAt)
     {

@@ -66,6 +66,24 @@ public static class EventMessage
         return buffer.WrittenSpan.ToArray();
     }
 
+    /// <summary>The envelope with <c>ts</c> replaced (a rescheduled event), other fields as they were.</summary>
+    public static byte[] WithTs(byte[] envelope, long ts)
+    {
+        using var document = JsonDocument.Parse(envelope);
+        var buffer = new ArrayBufferWriter<byte>(envelope.Length + 16);
+        using (var w = new Utf8JsonWriter(buffer))
+        {
+            w.WriteStartObject();
+            foreach (var property in document.RootElement.EnumerateObject())
+            {
+                if (property.NameEquals("ts")) w.WriteNumber("ts"u8, ts);
+                else property.WriteTo(w);
+            }
+            w.WriteEndObject();
+        }
+        return buffer.WrittenSpan.ToArray();
+    }
+
     private static void WriteData(Utf8JsonWriter w, ParsedEvent e)
     {
         if (e.Data is not { } data)

@@ -1,3 +1,4 @@
+using Azure;
 using Azure.Storage.Blobs.Models;
 using EventIngest.Ingest;
 
@@ -35,6 +36,60 @@ public sealed class EventQueue(StorageAccount storage)
         Parallel.ForEachAsync(messages, new ParallelOptions { MaxDegreeOfParallelism = SendConcurrency, CancellationToken = ct }, async (m, token) =>
         {
             var client = await storage.ReadyQueueAsync(m.Queue, token);
-            await client.SendMessageAsync(BinaryData.FromBytes(m.Body), cancellationToken: token);
+            await client.SendMessageAsync(BinaryData.FromBytes(m.Body), visibilityTimeout: null, timeToLive: NeverExpire, cancellationToken: token);
         });
+
+    /// <summary>Sends messages that stay invisible until their delay has passed; the receipts
+    /// allow deleting or re-timing them while they wait.</summary>
+    public async Task<MessageReceipt[]> SendDelayedAsync(IReadOnlyList<(string Queue, byte[] Body, TimeSpan Delay)> messages, CancellationToken ct)
+    {
+        var receipts = new MessageReceipt[messages.Count];
+        await Parallel.ForEachAsync(Enumerable.Range(0, messages.Count), new ParallelOptions { MaxDegreeOfParallelism = SendConcurrency, CancellationToken = ct }, async (i, token) =>
+        {
+            var (queueName, body, delay) = messages[i];
+            var client = await storage.ReadyQueueAsync(queueName, token);
+            var sent = await client.SendMessageAsync(BinaryData.FromBytes(body), VisibilityDelay(delay), NeverExpire, token);
+            receipts[i] = new MessageReceipt(queueName, sent.Value.MessageId, sent.Value.PopReceipt);
+        });
+        return receipts;
+    }
+
+    /// <summary>False when the message is gone: a consumer has received it (its pop receipt changed) or deleted it.</summary>
+    public async Task<bool> TryDeleteAsync(MessageReceipt receipt, CancellationToken ct)
+    {
+        try
+        {
+            await storage.Queue(receipt.Queue).DeleteMessageAsync(receipt.MessageId, receipt.PopReceipt, ct);
+            return true;
+        }
+        catch (RequestFailedException ex) when (ex.Status is 404 or 400)
+        {
+            return false;
+        }
+    }
+
+    /// <summary>Re-times a waiting message; null when it is gone.</summary>
+    public async Task<MessageReceipt?> TryDelayAsync(MessageReceipt receipt, TimeSpan delay, CancellationToken ct)
+    {
+        try
+        {
+            var updated = await storage.Queue(receipt.Queue).UpdateMessageAsync(receipt.MessageId, receipt.PopReceipt, visibilityTimeout: VisibilityDelay(delay), cancellationToken: ct);
+            return receipt with { PopReceipt = updated.Value.PopReceipt };
+        }
+        catch (RequestFailedException ex) when (ex.Status is 404 or 400)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>Queue visibility is set in whole seconds; rounding up keeps a message invisible
+    /// until its due time, at most one second past it.</summary>
+    public static TimeSpan VisibilityDelay(TimeSpan delay) =>
+        delay <= TimeSpan.Zero ? TimeSpan.Zero : TimeSpan.FromSeconds(Math.Ceiling(delay.TotalSeconds));
+
+    /// <summary>Messages never expire on their own: an event waits on its queue until consumed.</summary>
+    private static readonly TimeSpan NeverExpire = TimeSpan.FromSeconds(-1);
 }
+
+/// <summary>What identifies a sent message while it waits: needed to delete or re-time it.</summary>
+public sealed record MessageReceipt(string Queue, string MessageId, string PopReceipt);

@@ -47,11 +47,27 @@ public sealed class EventStore(StorageAccount storage, IOptions<IngestOptions> i
             ["Count"] = batch.Events.Count,
             ["Created"] = batch.ReceivedAt,
         };
-        await storage.Outbox.AddEntityAsync(entity, ct);
+        try
+        {
+            await storage.Outbox.AddEntityAsync(entity, ct);
+        }
+        catch (RequestFailedException ex) when (ex.Status == 409)
+        {
+            // The nonce is unique to this request: a conflict is our own insert, retried by the SDK.
+        }
     }
 
-    public async Task CloseOutboxAsync(IngestBatch batch, CancellationToken ct) =>
-        await storage.Outbox.DeleteEntityAsync(OutboxPartitionFor(batch.ReceivedAt, batch.Nonce), batch.Nonce, ETag.All, ct);
+    public async Task CloseOutboxAsync(IngestBatch batch, CancellationToken ct)
+    {
+        try
+        {
+            await storage.Outbox.DeleteEntityAsync(OutboxPartitionFor(batch.ReceivedAt, batch.Nonce), batch.Nonce, ETag.All, ct);
+        }
+        catch (RequestFailedException ex) when (ex.Status == 404)
+        {
+            // Already gone: a retried delete whose first attempt landed.
+        }
+    }
 
     // ---- records --------------------------------------------------------------------------
 
@@ -117,6 +133,12 @@ public sealed class EventStore(StorageAccount storage, IOptions<IngestOptions> i
 
     private async Task ResolveExistingRecordAsync(IngestBatch batch, PendingEvent e, TableEntity found, CancellationToken ct)
     {
+        if (found.GetString("Writer") == batch.Nonce)
+        {
+            // Our own insert, reported as a conflict because the SDK retried a transaction that had landed.
+            e.RecordWritten = true;
+            return;
+        }
         switch (e.Key)
         {
             case KeyKind.Caller:
@@ -211,6 +233,7 @@ public sealed class EventStore(StorageAccount storage, IOptions<IngestOptions> i
     private async Task<(string Holder, bool Won)> ResolveExistingClaimAsync(IngestBatch batch, PendingEvent e, (string Partition, string Row) key, TableEntity claim, CancellationToken ct)
     {
         var holder = claim.GetString("InternalId");
+        if (claim.GetString("Writer") == batch.Nonce) return (holder, true); // our own insert, retried by the SDK
         if (!IsExpired(claim.GetInt64("CreatedAt"))) return (holder, false);
         try
         {
@@ -228,6 +251,7 @@ public sealed class EventStore(StorageAccount storage, IOptions<IngestOptions> i
     {
         ["InternalId"] = e.InternalId,
         ["CreatedAt"] = batch.ReceivedAt,
+        ["Writer"] = batch.Nonce,
     };
 
     private async Task<Dictionary<string, TableEntity>> ReadClaimsAsync(string partition, IEnumerable<string> rows, CancellationToken ct)
@@ -314,6 +338,8 @@ public static class RecordState
 {
     /// <summary>Recorded; on its queue(s) unless the request died, in which case the repair job sends it.</summary>
     public const string Pending = "pending";
-    /// <summary>Held until <c>Due</c>.</summary>
+    /// <summary>Held until <c>Due</c> (see the schedule table for where it waits).</summary>
     public const string Scheduled = "scheduled";
+    /// <summary>A scheduled event cancelled before it was due.</summary>
+    public const string Cancelled = "cancelled";
 }

@@ -1,5 +1,6 @@
 using Azure;
 using Azure.Data.Tables;
+using EventIngest.Scheduling;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
@@ -7,11 +8,12 @@ namespace EventIngest.Storage;
 
 /// <summary>
 /// Completes requests that died after writing their outbox row: every record such a request
-/// wrote is claimed (if it has a caller key) and sent to its queues, then the row is removed.
+/// wrote is claimed (if it has a caller key) and sent to its queues (a scheduled one put back in
+/// place unless it already is), then the row is removed.
 /// A pass with nothing stuck costs one query. Two passes never work on the same row: each takes
 /// a row by updating it with its ETag first.
 /// </summary>
-public sealed class OutboxRepair(StorageAccount storage, EventQueue queue, IOptions<RepairOptions> options, TimeProvider time, ILogger<OutboxRepair> logger)
+public sealed class OutboxRepair(StorageAccount storage, EventQueue queue, Scheduler scheduler, IOptions<RepairOptions> options, TimeProvider time, ILogger<OutboxRepair> logger)
 {
     private readonly TimeSpan _after = options.Value.RepairAfter;
 
@@ -61,14 +63,20 @@ public sealed class OutboxRepair(StorageAccount storage, EventQueue queue, IOpti
                 await storage.Events.DeleteEntityAsync(record.PartitionKey, record.RowKey, ETag.All, ct);
                 continue;
             }
-            if (record.GetString("State") != RecordState.Pending) continue;
-
-            var queues = record.GetString("Queues").Split(',', StringSplitOptions.RemoveEmptyEntries);
             var envelope = record.GetBinary("Message");
-            var blob = record.GetString("Blob");
-            var body = queue.MessageFor(environment, internalId, record.GetString("Name"), envelope, blob, envelope?.Length ?? 0);
-            await queue.SendAsync(queues.Select(q => (q, body)), ct);
-            sent++;
+            var body = queue.MessageFor(environment, internalId, record.GetString("Name"), envelope, record.GetString("Blob"), envelope?.Length ?? 0);
+            switch (record.GetString("State"))
+            {
+                case RecordState.Pending:
+                    var queues = record.GetString("Queues").Split(',', StringSplitOptions.RemoveEmptyEntries);
+                    await queue.SendAsync(queues.Select(q => (q, body)), ct);
+                    sent++;
+                    break;
+                case RecordState.Scheduled:
+                    await scheduler.EnsurePlacedAsync(environment, record, body, ct);
+                    sent++;
+                    break;
+            }
         }
         await storage.Outbox.DeleteEntityAsync(row.PartitionKey, row.RowKey, row.ETag, ct);
         logger.LogWarning("Repaired an interrupted request: {Count} events sent from outbox row {Nonce}", sent, nonce);

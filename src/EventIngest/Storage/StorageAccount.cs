@@ -54,6 +54,7 @@ public sealed class StorageAccount
         Events = tables.GetTableClient(options.Prefix + "events");
         Idempotency = tables.GetTableClient(options.Prefix + "idempotency");
         Outbox = tables.GetTableClient(options.Prefix + "outbox");
+        Schedule = tables.GetTableClient(options.Prefix + "schedule");
         LargeEvents = blobs.GetBlobContainerClient(options.Prefix + "-large");
     }
 
@@ -62,6 +63,7 @@ public sealed class StorageAccount
     public TableClient Events { get; }
     public TableClient Idempotency { get; }
     public TableClient Outbox { get; }
+    public TableClient Schedule { get; }
     public BlobContainerClient LargeEvents { get; }
 
     public QueueClient Queue(string name) => _queueClients.GetOrAdd(name, _queues.GetQueueClient);
@@ -94,6 +96,7 @@ public sealed class StorageAccount
             Events.CreateIfNotExistsAsync(ct),
             Idempotency.CreateIfNotExistsAsync(ct),
             Outbox.CreateIfNotExistsAsync(ct),
+            Schedule.CreateIfNotExistsAsync(ct),
             LargeEvents.CreateIfNotExistsAsync(cancellationToken: ct));
     }
 

@@ -1,8 +1,7 @@
 using System.Net;
 using System.Text.Json;
-using Azure.Data.Tables;
-using EventIngest.Storage;
 using EventIngest.Tests.Infrastructure;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace EventIngest.Tests.Api;
 
@@ -131,17 +130,25 @@ public sealed class EventLookupTests(AzuriteFixture azurite) : IAsyncLifetime
     {
         var due = DateTimeOffset.UtcNow.AddHours(2).ToUnixTimeMilliseconds();
         var id = Assert.Single(await _host.SendForIdsAsync($$"""{"name":"app/reminder","ts":{{due}}}"""));
-        await SetStateAsync(_host, "dev", id, "cancelled");
+        Assert.Equal(HttpStatusCode.OK, (await _host.CallAsync(HttpMethod.Delete, $"v1/events/{id}")).Status);
 
         var e = (await _host.GetAsync($"v1/events/{id}")).Body.GetProperty("data");
 
         Assert.Equal("cancelled", e.GetProperty("state").GetString());
     }
 
-    /// <summary>What the scheduling side does to a record; written directly until its routes exist.</summary>
-    internal static async Task SetStateAsync(TestHost host, string environment, string internalId, string state)
+    [Fact]
+    public async Task AScheduledEventIsDeliveredOnceDue()
     {
-        var entity = new TableEntity(RecordKeys.Partition(environment, internalId), RecordKeys.Row(internalId)) { ["State"] = state };
-        await host.Storage.Events.UpdateEntityAsync(entity, Azure.ETag.All, TableUpdateMode.Merge);
+        var time = new ShiftedTime();
+        await using var host = await TestHost.StartAsync(azurite.ConnectionString, azurite.NewStorageNamePrefix(), services: s => s.AddSingleton<TimeProvider>(time));
+        var due = DateTimeOffset.UtcNow.AddHours(2).ToUnixTimeMilliseconds();
+        var id = Assert.Single(await host.SendForIdsAsync($$"""{"name":"app/reminder","ts":{{due}}}"""));
+
+        time.Offset = TimeSpan.FromHours(3);
+        var e = (await host.GetAsync($"v1/events/{id}")).Body.GetProperty("data");
+
+        Assert.Equal("delivered", e.GetProperty("state").GetString());
+        Assert.Equal(due, e.GetProperty("due").GetInt64());
     }
 }

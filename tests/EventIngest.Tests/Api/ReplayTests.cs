@@ -3,6 +3,7 @@ using System.Text.Json;
 using EventIngest.Api;
 using EventIngest.Ingest;
 using EventIngest.Tests.Infrastructure;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace EventIngest.Tests.Api;
 
@@ -114,7 +115,7 @@ public sealed class ReplayTests(AzuriteFixture azurite) : IAsyncLifetime
 
         Assert.Equal(HttpStatusCode.Conflict, status);
         Assert.Contains("scheduled", body.GetProperty("detail").GetString(), StringComparison.Ordinal);
-        Assert.Equal(0, await _host.CountMessagesAsync());
+        Assert.Empty(await _host.ReceiveAllAsync());
     }
 
     [Fact]
@@ -122,12 +123,28 @@ public sealed class ReplayTests(AzuriteFixture azurite) : IAsyncLifetime
     {
         var due = DateTimeOffset.UtcNow.AddHours(1).ToUnixTimeMilliseconds();
         var id = Assert.Single(await _host.SendForIdsAsync($$"""{"name":"app/later","ts":{{due}}}"""));
-        await EventLookupTests.SetStateAsync(_host, "dev", id, "cancelled");
+        Assert.Equal(HttpStatusCode.OK, (await _host.CallAsync(HttpMethod.Delete, $"v1/events/{id}")).Status);
 
         var (status, body) = await _host.ReplayAsync(id);
 
         Assert.Equal(HttpStatusCode.Conflict, status);
         Assert.Equal("The event was cancelled", body.GetProperty("detail").GetString());
+    }
+
+    [Fact]
+    public async Task AScheduledEventMayBeReplayedOnceDue()
+    {
+        var time = new ShiftedTime();
+        await using var host = await TestHost.StartAsync(azurite.ConnectionString, azurite.NewStorageNamePrefix(), services: s => s.AddSingleton<TimeProvider>(time));
+        var id = Assert.Single(await host.SendForIdsAsync($$"""{"name":"app/later","ts":{{DateTimeOffset.UtcNow.AddHours(1).ToUnixTimeMilliseconds()}}}"""));
+        Assert.Equal(HttpStatusCode.Conflict, (await host.ReplayAsync(id)).Status);
+
+        time.Offset = TimeSpan.FromHours(2);
+        var (status, body) = await host.ReplayAsync(id);
+
+        Assert.Equal(HttpStatusCode.OK, status);
+        var replayed = Assert.Single(await host.ReceiveAllAsync());
+        Assert.Equal(body.GetProperty("data").GetProperty("delivery_id").GetString(), replayed.GetProperty("delivery_id").GetString());
     }
 
     [Fact]

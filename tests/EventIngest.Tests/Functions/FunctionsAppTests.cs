@@ -31,7 +31,7 @@ public sealed class FunctionsAppTests(AzuriteFixture azurite)
     [Fact]
     public void MetadataDeclaresEveryFunctionWithItsTrigger()
     {
-        Assert.Equal(["CleanupIdempotency", "GetEvent", "GetOpenApi", "ListEvents", "RepairOutbox", "ReplayEvent", "SendEvents"],
+        Assert.Equal(["CancelEvent", "CleanupIdempotency", "GetEvent", "GetOpenApi", "ListEvents", "ListScheduled", "ReleaseScheduled", "RepairOutbox", "ReplayEvent", "RescheduleEvent", "SendEvents"],
             Metadata().EnumerateArray().Select(f => f.GetProperty("name").GetString()).Order());
 
         var http = Function("SendEvents").GetProperty("bindings")[0];
@@ -45,6 +45,9 @@ public sealed class FunctionsAppTests(AzuriteFixture azurite)
             ("ListEvents", "v1/events", "get"),
             ("GetEvent", "v1/events/{internalId}", "get"),
             ("ReplayEvent", "v1/events/{internalId}/replay", "post"),
+            ("ListScheduled", "v1/scheduled", "get"),
+            ("RescheduleEvent", "v1/events/{internalId}", "patch"),
+            ("CancelEvent", "v1/events/{internalId}", "delete"),
             ("GetOpenApi", "openapi.yaml", "get"),
         })
         {
@@ -58,6 +61,10 @@ public sealed class FunctionsAppTests(AzuriteFixture azurite)
         var repair = Function("RepairOutbox").GetProperty("bindings")[0];
         Assert.Equal("timerTrigger", repair.GetProperty("type").GetString());
         Assert.Equal("0 */1 * * * *", repair.GetProperty("schedule").GetString());
+
+        var release = Function("ReleaseScheduled").GetProperty("bindings")[0];
+        Assert.Equal("timerTrigger", release.GetProperty("type").GetString());
+        Assert.Equal("0 */1 * * * *", release.GetProperty("schedule").GetString());
 
         var cleanup = Function("CleanupIdempotency").GetProperty("bindings")[0];
         Assert.Equal("timerTrigger", cleanup.GetProperty("type").GetString());

@@ -45,6 +45,7 @@ public sealed class TestHost : IAsyncDisposable
             ["EventIngest:Routing:DefaultQueue"] = prefix + "events",
             ["EventIngest:Local:RepairInterval"] = "01:00:00",
             ["EventIngest:Local:CleanupInterval"] = "01:00:00",
+            ["EventIngest:Local:ReleaseInterval"] = "01:00:00",
             ["Logging:LogLevel:Default"] = "Warning",
         };
         foreach (var (k, v) in settings ?? new Dictionary<string, string?>()) config[k] = v;

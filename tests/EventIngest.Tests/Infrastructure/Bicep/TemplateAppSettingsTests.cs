@@ -20,6 +20,7 @@ public sealed partial class TemplateAppSettingsTests(BicepTemplateFixture templa
         ["EventIngest:Ingest:IdempotencyWindow"] = "the default window is the service's contract.",
         ["EventIngest:Ingest:ClockSkew"] = "the default tolerance is the service's contract.",
         ["EventIngest:Ingest:RetryAfterSeconds"] = "the default back-off suits Azure Storage and Key Vault throttling.",
+        ["EventIngest:Scheduling:Horizon"] = "the default keeps every queue delay under the 7-day cap.",
         ["EventIngest:Repair:RepairAfter"] = "the default suits the one-minute repair timer.",
         ["EventIngest:Auth:DefaultEnvironment"] = "used only by the local host, which accepts unconfigured keys.",
         ["EventIngest:Encryption:LocalKeyPath"] = "development only; Azure uses the Key Vault key.",

@@ -1,0 +1,237 @@
+using System.Diagnostics;
+using Azure.Data.Tables;
+using EventIngest.Ingest;
+using EventIngest.Scheduling;
+using EventIngest.Storage;
+using EventIngest.Tests.Infrastructure;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace EventIngest.Tests.Scheduling;
+
+[Collection(AzuriteFixture.CollectionName)]
+public sealed class SchedulingTests(AzuriteFixture azurite)
+{
+    private static long Now => DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+
+    private Task<TestHost> StartAsync(ShiftedTime? time = null, string horizon = "6.00:00:00") =>
+        TestHost.StartAsync(azurite.ConnectionString, azurite.NewStorageNamePrefix(),
+            new Dictionary<string, string?> { ["EventIngest:Scheduling:Horizon"] = horizon },
+            time is null ? null : s => s.AddSingleton<TimeProvider>(time));
+
+    private static async Task<(string Id, long Due)> ScheduleAsync(TestHost host, long ts, string name = "app/later")
+    {
+        var body = await TestHost.JsonAsync(await host.SendAsync($$$"""{"name":"{{{name}}}","ts":{{{ts}}}}"""));
+        var e = body.GetProperty("events")[0];
+        Assert.Equal("scheduled", e.GetProperty("outcome").GetString());
+        return (e.GetProperty("id").GetString()!, e.GetProperty("due").GetInt64());
+    }
+
+    [Fact]
+    public async Task ScheduledEventIsInvisibleBeforeItsDueTimeAndVisibleRightAfter()
+    {
+        await using var host = await StartAsync();
+        var (id, due) = await ScheduleAsync(host, Now + 2500);
+        var queue = host.Storage.Queue(host.DefaultQueue);
+
+        long? seenAt = null;
+        var watch = Stopwatch.StartNew();
+        while (watch.Elapsed < TimeSpan.FromSeconds(10))
+        {
+            var batch = await queue.ReceiveMessagesAsync(1, TimeSpan.FromMinutes(5));
+            if (batch.Value.Length > 0)
+            {
+                seenAt = Now;
+                Assert.Contains(id, batch.Value[0].Body.ToString(), StringComparison.Ordinal);
+                break;
+            }
+            await Task.Delay(50);
+        }
+        Assert.NotNull(seenAt);
+        Assert.True(seenAt >= due, $"visible {due - seenAt} ms before due");
+        Assert.True(seenAt <= due + 1500, $"visible {seenAt - due} ms after due");
+    }
+
+    [Fact]
+    public async Task FarFutureEventStaysParkedAcrossReleasePasses()
+    {
+        await using var host = await StartAsync();
+        var ts = new DateTimeOffset(2099, 12, 31, 0, 0, 0, TimeSpan.Zero).ToUnixTimeMilliseconds();
+        var (id, due) = await ScheduleAsync(host, ts);
+        Assert.Equal(ts, due);
+        var jobs = host.Services.GetRequiredService<Jobs>();
+        for (var i = 0; i < 3; i++) Assert.Equal(0, await jobs.ReleaseParkedAsync(default));
+        Assert.Equal(0, await host.CountMessagesAsync());
+        var rows = await host.RowsAsync(host.Storage.Schedule);
+        Assert.Equal(2, rows.Count); // index row + parked row
+        Assert.Contains(rows, r => r.GetString("State") == ScheduleIndex.Parked && r.RowKey.EndsWith(id, StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task ADuplicateOfAScheduledEventIsADuplicate()
+    {
+        await using var host = await StartAsync();
+        var ts = Now + 3_600_000;
+        var first = await TestHost.JsonAsync(await host.SendAsync($$"""{"name":"app/x","id":"k","ts":{{ts}}}"""));
+        var again = await TestHost.JsonAsync(await host.SendAsync($$"""{"name":"app/x","id":"k","ts":{{ts}}}"""));
+        Assert.Equal("duplicate", again.GetProperty("events")[0].GetProperty("outcome").GetString());
+        Assert.Equal(first.GetProperty("ids")[0].GetString(), again.GetProperty("ids")[0].GetString());
+        Assert.Equal(1, await host.CountMessagesAsync());
+    }
+
+    [Fact]
+    public async Task ConcurrentReleasePassesEnqueueEachParkedEventExactlyOnce()
+    {
+        var time = new ShiftedTime();
+        await using var host = await StartAsync(time, horizon: "00:01:00");
+        var due = Now + 62_000;
+        var batch = "[" + string.Join(',', Enumerable.Range(0, 1000).Select(i => $$"""{"name":"app/p","data":{"i":{{i}}},"ts":{{due}}}""")) + "]";
+        var body = await TestHost.JsonAsync(await host.SendAsync(batch));
+        Assert.Equal(1000, body.GetProperty("events").EnumerateArray().Count(e => e.GetProperty("outcome").GetString() == "scheduled"));
+        Assert.Equal(0, await host.CountMessagesAsync());
+
+        time.Offset = TimeSpan.FromSeconds(61); // now within the one-minute horizon
+        var scheduler = host.Services.GetRequiredService<Scheduler>();
+        var moved = await Task.WhenAll(Enumerable.Range(0, 4).Select(_ => Task.Run(() => scheduler.ReleaseParkedAsync(default))));
+        Assert.Equal(1000, moved.Sum());
+        Assert.Equal(1000, await host.CountMessagesAsync());
+        Assert.Equal(0, await scheduler.ReleaseParkedAsync(default));
+
+        var rows = await host.RowsAsync(host.Storage.Schedule);
+        Assert.DoesNotContain(rows, r => r.PartitionKey.StartsWith(ScheduleIndex.ParkedPrefix, StringComparison.Ordinal));
+        Assert.All(rows, r => Assert.Single(ScheduleIndex.ReceiptsOf(r)));
+    }
+
+    [Fact]
+    public async Task ReleaseInterruptedBeforeRemovingTheParkedRowDoesNotSendTwice()
+    {
+        var time = new ShiftedTime();
+        await using var host = await StartAsync(time, horizon: "00:01:00");
+        var (id, due) = await ScheduleAsync(host, Now + 120_000);
+        var parked = (await host.RowsAsync(host.Storage.Schedule)).Single(r => r.PartitionKey.StartsWith(ScheduleIndex.ParkedPrefix, StringComparison.Ordinal));
+
+        time.Offset = TimeSpan.FromSeconds(90);
+        var scheduler = host.Services.GetRequiredService<Scheduler>();
+        Assert.Equal(1, await scheduler.ReleaseParkedAsync(default));
+        // The state a crash between "index row says queued" and "parked row deleted" leaves behind:
+        await host.Storage.Schedule.UpsertEntityAsync(new TableEntity(parked.PartitionKey, parked.RowKey) { ["Due"] = due });
+        Assert.Equal(0, await scheduler.ReleaseParkedAsync(default));
+        Assert.Equal(1, await host.CountMessagesAsync());
+        Assert.Single(await host.RowsAsync(host.Storage.Schedule));
+    }
+
+    [Fact]
+    public async Task CancelledEventIsNeverDeliveredAndCannotBeCancelledTwice()
+    {
+        await using var host = await StartAsync();
+        var (id, _) = await ScheduleAsync(host, Now + 2000);
+        var scheduler = host.Services.GetRequiredService<Scheduler>();
+        Assert.Equal(ScheduleChange.Done, await scheduler.CancelAsync("dev", id, default));
+        Assert.Equal(ScheduleChange.Cancelled, await scheduler.CancelAsync("dev", id, default));
+        Assert.Equal(ScheduleChange.Cancelled, await scheduler.RescheduleAsync("dev", id, Now + 60_000, default));
+        await Task.Delay(3000);
+        Assert.Empty(await host.ReceiveAllAsync());
+        var record = Assert.Single(await host.RowsAsync(host.Storage.Events));
+        Assert.Equal(RecordState.Cancelled, record.GetString("State"));
+    }
+
+    [Fact]
+    public async Task CancellingAParkedEventRemovesItFromTheReleasePath()
+    {
+        var time = new ShiftedTime();
+        await using var host = await StartAsync(time, horizon: "00:01:00");
+        var (id, _) = await ScheduleAsync(host, Now + 120_000);
+        var scheduler = host.Services.GetRequiredService<Scheduler>();
+        Assert.Equal(ScheduleChange.Done, await scheduler.CancelAsync("dev", id, default));
+        time.Offset = TimeSpan.FromSeconds(90);
+        Assert.Equal(0, await scheduler.ReleaseParkedAsync(default));
+        Assert.Equal(0, await host.CountMessagesAsync());
+    }
+
+    [Fact]
+    public async Task ReleasedEventCannotBeCancelledOrRescheduled()
+    {
+        await using var host = await StartAsync();
+        var (id, _) = await ScheduleAsync(host, Now + 1500);
+        await Task.Delay(2600);
+        var scheduler = host.Services.GetRequiredService<Scheduler>();
+        Assert.Equal(ScheduleChange.Released, await scheduler.CancelAsync("dev", id, default));
+        Assert.Equal(ScheduleChange.Released, await scheduler.RescheduleAsync("dev", id, Now + 60_000, default));
+        Assert.Single(await host.ReceiveAllAsync());
+    }
+
+    [Fact]
+    public async Task RescheduledEventArrivesAtItsNewTimeWithTheNewTs()
+    {
+        await using var host = await StartAsync();
+        var (id, _) = await ScheduleAsync(host, Now + 60_000);
+        var scheduler = host.Services.GetRequiredService<Scheduler>();
+        var newTs = Now + 2000;
+        Assert.Equal(ScheduleChange.Done, await scheduler.RescheduleAsync("dev", id, newTs, default));
+
+        Assert.Empty(await host.ReceiveAllAsync());
+        await Task.Delay(3200);
+        var message = Assert.Single(await host.ReceiveAllAsync());
+        Assert.Equal(id, message.GetProperty("internal_id").GetString());
+        Assert.Equal(newTs, message.GetProperty("ts").GetInt64());
+        var (items, _) = await scheduler.ListPendingAsync("dev", null, 10, null, default);
+        Assert.Empty(items);
+    }
+
+    [Fact]
+    public async Task ReschedulingAParkedEventIntoTheHorizonQueuesIt()
+    {
+        await using var host = await StartAsync();
+        var (id, _) = await ScheduleAsync(host, new DateTimeOffset(2090, 1, 1, 0, 0, 0, TimeSpan.Zero).ToUnixTimeMilliseconds());
+        var scheduler = host.Services.GetRequiredService<Scheduler>();
+        var newTs = Now + 1500;
+        Assert.Equal(ScheduleChange.Done, await scheduler.RescheduleAsync("dev", id, newTs, default));
+        await Task.Delay(2600);
+        Assert.Single(await host.ReceiveAllAsync());
+        Assert.DoesNotContain(await host.RowsAsync(host.Storage.Schedule), r => r.PartitionKey.StartsWith(ScheduleIndex.ParkedPrefix, StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task PendingEventsListInDueOrderAcrossPages()
+    {
+        await using var host = await StartAsync();
+        var baseTs = Now + 3_600_000;
+        var ids = new List<string>();
+        for (var i = 0; i < 7; i++) ids.Add((await ScheduleAsync(host, baseTs + (6 - i) * 86_400_000L)).Id); // later first
+        var scheduler = host.Services.GetRequiredService<Scheduler>();
+
+        var seen = new List<string>();
+        string? cursor = null;
+        do
+        {
+            var (items, next) = await scheduler.ListPendingAsync("dev", null, 3, cursor, default);
+            seen.AddRange(items.Select(ScheduleIndex.InternalIdOf));
+            cursor = next;
+        }
+        while (cursor is not null);
+        ids.Reverse();
+        Assert.Equal(ids, seen);
+
+        var (early, _) = await scheduler.ListPendingAsync("dev", baseTs + 2 * 86_400_000L, 10, null, default);
+        Assert.Equal(ids.Take(2), early.Select(ScheduleIndex.InternalIdOf));
+        Assert.Empty((await scheduler.ListPendingAsync("other", null, 10, null, default)).Items);
+    }
+
+    [Fact]
+    public async Task ScheduledEventWhoseRequestDiedIsPlacedByTheRepairJob()
+    {
+        var prefix = azurite.NewStorageNamePrefix();
+        var dead = string.Join(';', azurite.ConnectionString.Split(';', StringSplitOptions.RemoveEmptyEntries)
+            .Select(p => p.StartsWith("QueueEndpoint=", StringComparison.Ordinal) ? "QueueEndpoint=http://127.0.0.1:9/devstoreaccount1" : p)) + ";";
+        var ts = Now + 4000;
+        await using (var broken = await TestHost.StartAsync(dead, prefix))
+        {
+            Assert.Equal(503, (int)(await broken.SendAsync($$"""{"name":"app/x","ts":{{ts}}}""")).StatusCode);
+        }
+        var time = new ShiftedTime();
+        await using var host = await TestHost.StartAsync(azurite.ConnectionString, prefix, services: s => s.AddSingleton<TimeProvider>(time));
+        time.Offset = TimeSpan.FromMinutes(3);
+        Assert.Equal(1, await host.Services.GetRequiredService<Jobs>().RepairOutboxAsync(default));
+        Assert.Equal(1, await host.CountMessagesAsync());
+        Assert.Single(await host.RowsAsync(host.Storage.Schedule));
+    }
+}
