@@ -22,7 +22,7 @@ public static class LocalHost
 
         var storage = await LocalStorage.EnsureAsync(builder);
 
-        builder.Services.AddEventIngest();
+        builder.Services.AddEventIngest(isProductionHost: false);
         builder.Services.AddHostedService<LocalJobs>();
 
         var app = builder.Build();
@@ -51,6 +51,7 @@ public static class LocalHost
         app.MapPost("/v1/events/{internalId}/replay", (HttpRequest request, string internalId, EventsApi api, CancellationToken ct) => api.ReplayAsync(request, internalId, ct));
         app.MapGet("/v1/scheduled", (HttpRequest request, ScheduledEventsApi api, CancellationToken ct) => api.ListAsync(request, ct));
         app.MapPatch("/v1/events/{internalId}", (HttpRequest request, string internalId, ScheduledEventsApi api, CancellationToken ct) => api.RescheduleAsync(request, internalId, ct));
+        app.MapDelete("/v1/users/{externalId}", (HttpRequest request, string externalId, UsersApi api, CancellationToken ct) => api.EraseAsync(request, externalId, ct));
         app.MapDelete("/v1/events/{internalId}", (HttpRequest request, string internalId, ScheduledEventsApi api, CancellationToken ct) => api.CancelAsync(request, internalId, ct));
 
         app.MapGet(OpenApiDocument.Route, OpenApiDocument.Serve);
@@ -70,6 +71,12 @@ public static class LocalHost
         // Like Inngest's dev server: any key is accepted, and the REST API is open, until keys are configured.
         if (configuration["EventIngest:Auth:RequireEventKeys"] is null) defaults["EventIngest:Auth:RequireEventKeys"] = "false";
         if (configuration["EventIngest:Auth:RequireSigningKeys"] is null) defaults["EventIngest:Auth:RequireSigningKeys"] = "false";
+        // No Key Vault locally: a key file made on first run, kept with the local data.
+        if (configuration["EventIngest:Encryption:KeyProvider"] is null) defaults["EventIngest:Encryption:KeyProvider"] = "Local";
+        if (configuration["EventIngest:Encryption:LocalKeyPath"] is null)
+        {
+            defaults["EventIngest:Encryption:LocalKeyPath"] = Path.Combine(LocalStorage.DataPath(configuration), "kek.pem");
+        }
         return defaults;
     }
 }

@@ -17,8 +17,9 @@ internal sealed class LocalJobs(Jobs jobs, IConfiguration configuration, ILogger
             {
                 await job(ct);
             }
-            catch (Exception ex) when (!ct.IsCancellationRequested)
+            catch (Exception ex)
             {
+                if (ct.IsCancellationRequested) return; // the host is stopping
                 logger.LogWarning(ex, "A background job failed; it runs again in {Interval}", interval);
             }
         }

@@ -4,5 +4,5 @@ using Microsoft.Extensions.Hosting;
 
 var builder = FunctionsApplication.CreateBuilder(args);
 builder.ConfigureFunctionsWebApplication();
-builder.Services.AddEventIngest();
+builder.Services.AddEventIngest(isProductionHost: true);
 builder.Build().Run();

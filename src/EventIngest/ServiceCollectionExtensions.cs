@@ -1,4 +1,5 @@
 using EventIngest.Api;
+using EventIngest.Encryption;
 using EventIngest.Ingest;
 using EventIngest.Scheduling;
 using EventIngest.Storage;
@@ -10,8 +11,10 @@ namespace EventIngest;
 
 public static class ServiceCollectionExtensions
 {
-    /// <summary>Options, storage clients and the event pipeline: everything both hosts share.</summary>
-    public static IServiceCollection AddEventIngest(this IServiceCollection services)
+    /// <summary>Options, storage clients, encryption and the event pipeline: everything both hosts share.</summary>
+    /// <param name="isProductionHost">True for the Functions app, which refuses the local key file
+    /// unless EventIngest:Encryption:AllowLocalKey says otherwise.</param>
+    public static IServiceCollection AddEventIngest(this IServiceCollection services, bool isProductionHost)
     {
         services.AddOptions<StorageOptions>().BindConfiguration(StorageOptions.Section).ValidateDataAnnotations().ValidateOnStart()
             .Validate(o => !string.IsNullOrWhiteSpace(o.ConnectionString) || (o.TableServiceUri is not null && o.QueueServiceUri is not null && o.BlobServiceUri is not null),
@@ -30,6 +33,8 @@ public static class ServiceCollectionExtensions
 
         services.TryAddSingleton(TimeProvider.System);
         services.AddSingleton<StorageAccount>();
+        services.AddSingleton(provider => provider.GetRequiredService<StorageAccount>().Tables);
+        services.AddEventIngestEncryption(isProductionHost);
         services.AddSingleton<EventStore>();
         services.AddSingleton<EventQueue>();
         services.AddSingleton<QueueRouter>();
@@ -45,6 +50,7 @@ public static class ServiceCollectionExtensions
         services.AddSingleton<EventReplayer>();
         services.AddSingleton<EventsApi>();
         services.AddSingleton<ScheduledEventsApi>();
+        services.AddSingleton<UsersApi>();
         services.AddSingleton<Jobs>();
         return services;
     }

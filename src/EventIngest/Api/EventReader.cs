@@ -1,6 +1,7 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using Azure.Data.Tables;
+using EventIngest.Encryption;
 using EventIngest.Storage;
 
 namespace EventIngest.Api;
@@ -37,7 +38,7 @@ public readonly record struct StoredUser(JsonElement? Json)
 /// Reads event records and their envelopes. A record is found by its internal id with one point
 /// read: both keys derive from the id and the environment (<see cref="RecordKeys"/>).
 /// </summary>
-public sealed class EventReader(StorageAccount storage, TimeProvider time)
+public sealed class EventReader(StorageAccount storage, UserDataProtector protector, TimeProvider time)
 {
     /// <summary>The record columns the API needs; the rest (Writer) stays on the server.</summary>
     public static readonly IReadOnlyList<string> Columns =
@@ -82,10 +83,15 @@ public sealed class EventReader(StorageAccount storage, TimeProvider time)
             record.GetInt64("Due"));
     }
 
-    /// <summary>
-    /// The only place the API reads <c>user</c> from a stored envelope. Once ingest seals it, this
-    /// opens the sealed value instead and answers <see cref="StoredUser.Erased"/> for an erased person.
-    /// </summary>
-    public ValueTask<StoredUser> ReadUserAsync(string environment, string internalId, JsonElement stored, CancellationToken ct) =>
-        ValueTask.FromResult(new StoredUser(stored.Clone()));
+    /// <summary>The only place the API reads <c>user</c> from a stored envelope: it opens the
+    /// sealed value, or answers <see cref="StoredUser.Erased"/> once the person was erased.</summary>
+    /// <exception cref="Encryption.KeyManagementUnavailableException">Keys unreachable (the gate answers 503).</exception>
+    /// <exception cref="UserDataUnreadableException">The stored value was altered.</exception>
+    public async ValueTask<StoredUser> ReadUserAsync(string environment, string internalId, JsonElement stored, CancellationToken ct)
+    {
+        // Events stored before user was sealed (local data of older versions) hold the plain object.
+        if (stored.ValueKind != JsonValueKind.String) return new StoredUser(stored.Clone());
+        var opened = await protector.OpenAsync(environment, internalId, stored.GetString()!, ct);
+        return opened.UserJson is { } json ? StoredUser.FromJson(json) : StoredUser.Erased;
+    }
 }

@@ -1,4 +1,5 @@
 using System.Buffers;
+using EventIngest.Encryption;
 using EventIngest.Storage;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Logging;
@@ -54,6 +55,12 @@ public sealed class EventEndpoint(
             var seed = IdSeed.Parse(request.Headers[IdSeed.HeaderName]);
             var outcomes = await pipeline.IngestAsync(environment, seed, parsed.Events, receivedAt, ct);
             return IngestResponse.Success(outcomes);
+        }
+        catch (KeyManagementUnavailableException ex)
+        {
+            logger.LogWarning(ex, "Key management unavailable; answering 503 for {Environment}", environment);
+            var retryAfter = ex.RetryAfter is { } after ? Math.Max(1, (int)Math.Ceiling(after.TotalSeconds)) : _options.RetryAfterSeconds;
+            return IngestResponse.Error(503, "Key management is unavailable; nothing was stored; retry later", retryAfter);
         }
         catch (Exception ex) when (StorageErrors.IsTransient(ex))
         {

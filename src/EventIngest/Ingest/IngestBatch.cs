@@ -47,7 +47,7 @@ public sealed class PendingEvent
     /// <summary>Set when the event is a duplicate: the internal id of the event that won.</summary>
     public string? DuplicateOf { get; set; }
     /// <summary>An earlier event of the same request with the same <c>id</c>.</summary>
-    public PendingEvent? SameKeyAs { get; set; }
+    public PendingEvent? SameKeyAs { get; init; }
 
     public bool IsDuplicate => DuplicateOf is not null || SameKeyAs is not null;
 

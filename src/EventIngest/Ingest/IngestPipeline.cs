@@ -1,4 +1,6 @@
 using System.Diagnostics;
+using System.Runtime.InteropServices;
+using EventIngest.Encryption;
 using EventIngest.Scheduling;
 using EventIngest.Storage;
 using Microsoft.Extensions.Logging;
@@ -7,7 +9,7 @@ using Microsoft.Extensions.Options;
 namespace EventIngest.Ingest;
 
 /// <summary>
-/// Stores and enqueues the validated events of one request:
+/// Seals each event's <c>user</c>, then stores and enqueues the validated events of one request:
 /// outbox row → large envelopes to blobs → records (seed-keyed ones claim their key) →
 /// caller-key claims → queue messages (scheduled ones delayed or parked) → outbox row removed.
 /// Once the outbox row exists, a crash at any later point is finished by <see cref="OutboxRepair"/>,
@@ -18,6 +20,7 @@ public sealed class IngestPipeline(
     EventStore store,
     EventQueue queue,
     Scheduler scheduler,
+    UserDataProtector protector,
     QueueRouter router,
     IOptions<IngestOptions> options,
     IOptions<RepairOptions> repairOptions,
@@ -34,7 +37,7 @@ public sealed class IngestPipeline(
         var started = Stopwatch.StartNew();
         await storage.EnsureCreatedAsync(ct);
 
-        var batch = Prepare(environment, headerSeed ?? IdSeed.Random(receivedAt), events, receivedAt);
+        var batch = await PrepareAsync(environment, headerSeed ?? IdSeed.Random(receivedAt), events, receivedAt, ct);
 
         await store.OpenOutboxAsync(batch, ct);
         await queue.StoreLargeAsync(environment, batch.Events.Where(e => !e.IsDuplicate), ct);
@@ -67,19 +70,38 @@ public sealed class IngestPipeline(
         new(e.InternalId, e.Name, e.Id, e.Due!.Value, batch.RecordPartition, e.Queues,
             queue.MessageFor(batch.Environment, e.InternalId, e.Name, e.Message, e.BlobName, e.Message.Length));
 
-    private IngestBatch Prepare(string environment, IdSeed seed, IReadOnlyList<ParsedEvent> events, long receivedAt)
+    private async Task<IngestBatch> PrepareAsync(string environment, IdSeed seed, IReadOnlyList<ParsedEvent> events, long receivedAt, CancellationToken ct)
     {
+        var internalIds = new string[events.Count];
+        var firstWithId = new Dictionary<string, int>(StringComparer.Ordinal);
+        var sameKeyAs = new int[events.Count];
+        var toSeal = new List<UserToSeal>(events.Count);
+        for (var i = 0; i < events.Count; i++)
+        {
+            internalIds[i] = seed.IdFor(events[i].Index);
+            sameKeyAs[i] = -1;
+            if (events[i].Id is { } id && !firstWithId.TryAdd(id, i))
+            {
+                sameKeyAs[i] = firstWithId[id]; // stored once, as its first occurrence
+                continue;
+            }
+            toSeal.Add(new UserToSeal(internalIds[i], events[i].User is { } user ? JsonMarshal.GetRawUtf8Value(user).ToArray() : "{}"u8.ToArray()));
+        }
+
+        // Sealing comes before any write: with key management down, nothing is stored.
+        var sealedUsers = await protector.SealBatchAsync(environment, toSeal, ct);
+
         var scheduleAfter = receivedAt + (long)_options.ClockSkew.TotalMilliseconds;
         var pending = new PendingEvent[events.Count];
-        var firstWithId = new Dictionary<string, PendingEvent>(StringComparer.Ordinal);
+        var sealedIndex = 0;
         for (var i = 0; i < events.Count; i++)
         {
             var e = events[i];
-            var internalId = seed.IdFor(e.Index);
-            var p = new PendingEvent
+            var stored = sameKeyAs[i] < 0;
+            pending[i] = new PendingEvent
             {
                 Index = i,
-                InternalId = internalId,
+                InternalId = internalIds[i],
                 Name = e.Name,
                 Id = e.Id,
                 Ts = e.Ts,
@@ -87,14 +109,9 @@ public sealed class IngestPipeline(
                 Due = e.Ts > scheduleAfter ? e.Ts : null,
                 Key = e.Id is not null ? KeyKind.Caller : seed.FromHeader ? KeyKind.Seed : KeyKind.None,
                 Queues = router.QueuesFor(e.Name),
-                Message = EventMessage.Build(internalId, environment, e, receivedAt),
+                Message = stored ? EventMessage.Build(internalIds[i], environment, e, sealedUsers[sealedIndex++], receivedAt) : [],
+                SameKeyAs = stored ? null : pending[sameKeyAs[i]],
             };
-            if (e.Id is not null)
-            {
-                if (firstWithId.TryGetValue(e.Id, out var first)) p.SameKeyAs = first;
-                else firstWithId.Add(e.Id, p);
-            }
-            pending[i] = p;
         }
 
         return new IngestBatch

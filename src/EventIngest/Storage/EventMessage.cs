@@ -19,7 +19,8 @@ public static class EventMessage
 
     [ThreadStatic] private static ArrayBufferWriter<byte>? t_buffer;
 
-    public static byte[] Build(string internalId, string environment, ParsedEvent e, long receivedAt)
+    /// <param name="sealedUser">The event's <c>user</c> object, sealed (see docs/encryption.md); never the plain object.</param>
+    public static byte[] Build(string internalId, string environment, ParsedEvent e, string sealedUser, long receivedAt)
     {
         var buffer = t_buffer ??= new ArrayBufferWriter<byte>(4096);
         buffer.ResetWrittenCount();
@@ -33,9 +34,7 @@ public static class EventMessage
             if (e.Id is null) w.WriteNull("id"u8); else w.WriteString("id"u8, e.Id);
             w.WritePropertyName("data"u8);
             WriteData(w, e);
-            w.WritePropertyName("user"u8);
-            if (e.User is { } user) w.WriteRawValue(JsonMarshal.GetRawUtf8Value(user), skipInputValidation: true);
-            else w.WriteRawValue("{}"u8, skipInputValidation: true);
+            w.WriteString("user"u8, sealedUser);
             w.WriteNumber("ts"u8, e.Ts);
             if (e.V is null) w.WriteNull("v"u8); else w.WriteString("v"u8, e.V);
             w.WriteNumber("received_at"u8, receivedAt);

@@ -8,10 +8,12 @@ public sealed class StorageUnavailableException(string message, Exception? inner
 
 public static class StorageErrors
 {
-    /// <summary>True for failures a retry can get past: the service is down, slow, throttled or unreachable.</summary>
+    /// <summary>True for failures a retry can get past: storage or key management is down, slow,
+    /// throttled or unreachable.</summary>
     public static bool IsTransient(Exception ex) => ex switch
     {
         StorageUnavailableException => true,
+        Encryption.KeyManagementUnavailableException => true,
         TableTransactionFailedException t => t.Status is 0 or 408 or 429 or >= 500,
         RequestFailedException r => r.Status is 0 or 408 or 429 or >= 500,
         HttpRequestException or TimeoutException or IOException => true,
@@ -20,3 +22,4 @@ public static class StorageErrors
         _ => ex.InnerException is { } inner && IsTransient(inner),
     };
 }
+

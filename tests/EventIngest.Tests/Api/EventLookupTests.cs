@@ -68,6 +68,23 @@ public sealed class EventLookupTests(AzuriteFixture azurite) : IAsyncLifetime
     }
 
     [Fact]
+    public async Task AfterThePersonIsErasedTheirUserIsNullAndFlagged()
+    {
+        var erased = Assert.Single(await _host.SendForIdsAsync("""{"name":"app/x","user":{"external_id":"u-gone","email":"gone@example.com"}}"""));
+        var kept = Assert.Single(await _host.SendForIdsAsync("""{"name":"app/x","user":{"external_id":"u-kept"}}"""));
+
+        Assert.Equal(HttpStatusCode.OK, (await _host.CallAsync(HttpMethod.Delete, "v1/users/u-gone")).Status);
+
+        var e = (await _host.GetAsync($"v1/events/{erased}")).Body.GetProperty("data");
+        Assert.Equal(JsonValueKind.Null, e.GetProperty("user").ValueKind);
+        Assert.True(e.GetProperty("user_erased").GetBoolean());
+        Assert.Equal("app/x", e.GetProperty("name").GetString());
+        var other = (await _host.GetAsync($"v1/events/{kept}")).Body.GetProperty("data");
+        Assert.Equal("u-kept", other.GetProperty("user").GetProperty("external_id").GetString());
+        Assert.False(other.GetProperty("user_erased").GetBoolean());
+    }
+
+    [Fact]
     public async Task ScheduledEventShowsItsStateAndDueTime()
     {
         var due = DateTimeOffset.UtcNow.AddHours(2).ToUnixTimeMilliseconds();

@@ -1,6 +1,7 @@
 using System.Net;
 using System.Text.Json;
 using EventIngest.Api;
+using EventIngest.Encryption;
 using EventIngest.Ingest;
 using EventIngest.Tests.Infrastructure;
 using Microsoft.Extensions.DependencyInjection;
@@ -37,8 +38,9 @@ public sealed class ReplayTests(AzuriteFixture azurite) : IAsyncLifetime
         Assert.True(replayed.GetProperty("replay").GetBoolean());
         Assert.Equal(deliveryId, replayed.GetProperty("delivery_id").GetString());
         Assert.Equal(id, replayed.GetProperty("internal_id").GetString());
-        Assert.Equal("u-42", replayed.GetProperty("user").GetProperty("external_id").GetString());
-        Assert.Equal("Zoë", replayed.GetProperty("user").GetProperty("name").GetString());
+        var user = await OpenUserAsync(_host, replayed);
+        Assert.Equal("u-42", user.GetProperty("external_id").GetString());
+        Assert.Equal("Zoë", user.GetProperty("name").GetString());
         foreach (var field in new[] { "format", "env", "name", "id", "data", "user", "ts", "v", "received_at" })
         {
             Assert.Equal(original.GetProperty(field).GetRawText(), replayed.GetProperty(field).GetRawText());
@@ -101,7 +103,7 @@ public sealed class ReplayTests(AzuriteFixture azurite) : IAsyncLifetime
         Assert.True(envelope.GetProperty("replay").GetBoolean());
         Assert.Equal(deliveryId, envelope.GetProperty("delivery_id").GetString());
         Assert.Equal(big, envelope.GetProperty("data").GetProperty("blob").GetString());
-        Assert.Equal("u-7", envelope.GetProperty("user").GetProperty("external_id").GetString());
+        Assert.Equal("u-7", (await OpenUserAsync(_host, envelope)).GetProperty("external_id").GetString());
         Assert.Equal(envelope.GetRawText().Length, message.GetProperty("claim_check").GetProperty("bytes").GetInt32());
     }
 
@@ -153,5 +155,13 @@ public sealed class ReplayTests(AzuriteFixture azurite) : IAsyncLifetime
         Assert.Equal(HttpStatusCode.NotFound, (await _host.ReplayAsync("01JQDAE4RQF8MBCR55T5AK4KXS")).Status);
         Assert.Equal(HttpStatusCode.BadRequest, (await _host.ReplayAsync("nope")).Status);
         Assert.Equal(0, await _host.CountMessagesAsync());
+    }
+
+    /// <summary>What a consumer does with the sealed <c>user</c> of a message.</summary>
+    private static async Task<JsonElement> OpenUserAsync(TestHost host, JsonElement envelope)
+    {
+        var opened = await host.Services.GetRequiredService<UserDataProtector>().OpenAsync(
+            envelope.GetProperty("env").GetString()!, envelope.GetProperty("internal_id").GetString()!, envelope.GetProperty("user").GetString()!);
+        return JsonDocument.Parse(opened.UserJson!).RootElement;
     }
 }

@@ -31,7 +31,7 @@ public sealed class FunctionsAppTests(AzuriteFixture azurite)
     [Fact]
     public void MetadataDeclaresEveryFunctionWithItsTrigger()
     {
-        Assert.Equal(["CancelEvent", "CleanupIdempotency", "GetEvent", "GetOpenApi", "ListEvents", "ListScheduled", "ReleaseScheduled", "RepairOutbox", "ReplayEvent", "RescheduleEvent", "SendEvents"],
+        Assert.Equal(["CancelEvent", "CleanupIdempotency", "EraseUser", "GetEvent", "GetOpenApi", "ListEvents", "ListScheduled", "ReleaseScheduled", "RepairOutbox", "ReplayEvent", "RescheduleEvent", "SendEvents"],
             Metadata().EnumerateArray().Select(f => f.GetProperty("name").GetString()).Order());
 
         var http = Function("SendEvents").GetProperty("bindings")[0];
@@ -48,6 +48,7 @@ public sealed class FunctionsAppTests(AzuriteFixture azurite)
             ("ListScheduled", "v1/scheduled", "get"),
             ("RescheduleEvent", "v1/events/{internalId}", "patch"),
             ("CancelEvent", "v1/events/{internalId}", "delete"),
+            ("EraseUser", "v1/users/{externalId}", "delete"),
             ("GetOpenApi", "openapi.yaml", "get"),
         })
         {

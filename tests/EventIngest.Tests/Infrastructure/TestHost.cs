@@ -47,6 +47,8 @@ public sealed class TestHost : IAsyncDisposable
             ["EventIngest:Local:CleanupInterval"] = "01:00:00",
             ["EventIngest:Local:ReleaseInterval"] = "01:00:00",
             ["Logging:LogLevel:Default"] = "Warning",
+            ["EventIngest:Encryption:KeyProvider"] = "Local",
+            ["EventIngest:Encryption:LocalKeyPath"] = Path.Combine(Path.GetTempPath(), "eventingest-tests", "kek.pem"),
         };
         foreach (var (k, v) in settings ?? new Dictionary<string, string?>()) config[k] = v;
 
