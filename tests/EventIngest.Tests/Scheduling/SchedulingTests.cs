@@ -220,8 +220,7 @@ public sealed class SchedulingTests(AzuriteFixture azurite)
     public async Task ScheduledEventWhoseRequestDiedIsPlacedByTheRepairJob()
     {
         var prefix = azurite.NewStorageNamePrefix();
-        var dead = string.Join(';', azurite.ConnectionString.Split(';', StringSplitOptions.RemoveEmptyEntries)
-            .Select(p => p.StartsWith("QueueEndpoint=", StringComparison.Ordinal) ? "QueueEndpoint=http://127.0.0.1:9/devstoreaccount1" : p)) + ";";
+        var dead = TestHost.WithDeadQueues(azurite.ConnectionString);
         var ts = Now + 4000;
         await using (var broken = await TestHost.StartAsync(dead, prefix))
         {
