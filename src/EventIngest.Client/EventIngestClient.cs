@@ -146,9 +146,11 @@ public class EventIngestClient
                 if (!retryable || attempt >= options.MaxAttempts || retryAfter > options.MaxRetryAfter) throw failure;
                 reason = status.ToString(CultureInfo.InvariantCulture);
             }
-            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+            catch (OperationCanceledException ex) when (cancellationToken.IsCancellationRequested)
             {
-                throw;
+                // Report the caller's token, not the per-attempt one linked to it.
+                if (ex.CancellationToken == cancellationToken) throw;
+                throw new OperationCanceledException(ex.Message, ex, cancellationToken);
             }
             catch (Exception ex) when (ex is HttpRequestException or IOException or OperationCanceledException)
             {
