@@ -108,12 +108,16 @@ public class EventReader
     {
         var environment = RequiredString(e, "env");
         var internalId = RequiredString(e, "internal_id");
+        var name = RequiredString(e, "name");
+        var sealedUser = RequiredString(e, "user");
+        var timestamp = Millis(e, "ts");
+        var receivedAt = Millis(e, "received_at");
 
         JsonElement? user = null;
         var erased = false;
         if (_users is not null)
         {
-            var opened = await _users.OpenAsync(environment, internalId, RequiredString(e, "user"), cancellationToken);
+            var opened = await _users.OpenAsync(environment, internalId, sealedUser, cancellationToken);
             erased = opened.IsErased;
             if (opened.UserJson is { } json)
             {
@@ -127,14 +131,14 @@ public class EventReader
         {
             InternalId = internalId,
             Environment = environment,
-            Name = RequiredString(e, "name"),
+            Name = name,
             Id = OptionalString(e, "id"),
             Data = data.Deserialize<TData>(_options.SerializerOptions)!,
             User = user,
             UserErased = erased,
-            Timestamp = Millis(e, "ts"),
+            Timestamp = timestamp,
             Version = OptionalString(e, "v"),
-            ReceivedAt = Millis(e, "received_at"),
+            ReceivedAt = receivedAt,
             IsReplay = e.TryGetProperty("replay", out var replay) && replay.ValueKind == JsonValueKind.True,
             DeliveryId = OptionalString(e, "delivery_id"),
         };
