@@ -32,6 +32,7 @@ public static class ServiceCollectionExtensions
         services.AddOptions<SchedulingOptions>().BindConfiguration(SchedulingOptions.Section).ValidateDataAnnotations().ValidateOnStart();
 
         services.TryAddSingleton(TimeProvider.System);
+        services.AddSingleton<StorageRequestCounter>();
         services.AddSingleton<StorageAccount>();
         services.AddSingleton(provider => provider.GetRequiredService<StorageAccount>().Tables);
         services.AddEventIngestEncryption(isProductionHost);
