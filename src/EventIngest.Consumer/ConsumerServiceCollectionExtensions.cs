@@ -31,6 +31,7 @@ public static class ConsumerServiceCollectionExtensions
         if (configure is not null) consumer.Configure(configure);
 
         services.TryAddSingleton(TimeProvider.System);
+        services.TryAddSingleton<StorageRequestCounter>();
         services.TryAddSingleton<StorageAccount>();
         services.TryAddSingleton(provider => provider.GetRequiredService<StorageAccount>().Tables);
 
