@@ -54,6 +54,27 @@ public sealed class IngestOptions
     public int RetryAfterSeconds { get; set; } = 5;
 }
 
+/// <summary>
+/// Per event key rate limit of the event route: a token bucket counted in events, held in each
+/// instance's memory, so with N instances a key may send up to N times the rate. Off by default.
+/// </summary>
+public sealed class RateLimitOptions
+{
+    public const string Section = "EventIngest:RateLimit";
+
+    /// <summary>Sustained events per second per event key and instance; 0 turns the limit off.</summary>
+    [Range(0, 1_000_000, ErrorMessage = "EventIngest:RateLimit:EventsPerSecond must be between 0 (off) and 1000000.")]
+    public double EventsPerSecond { get; set; }
+
+    /// <summary>Events a key may send at once after being idle (the bucket's size).</summary>
+    [Range(1, 10_000_000, ErrorMessage = "EventIngest:RateLimit:Burst must be between 1 and 10000000.")]
+    public int Burst { get; set; } = IngestOptions.MaxEventsPerRequest;
+
+    /// <summary>At most this many event keys are tracked per instance; idle keys are forgotten first.</summary>
+    [Range(100, 10_000_000, ErrorMessage = "EventIngest:RateLimit:MaxKeys must be between 100 and 10000000.")]
+    public int MaxKeys { get; set; } = 10_000;
+}
+
 /// <summary>Who may send and read events.</summary>
 public sealed class AuthOptions
 {

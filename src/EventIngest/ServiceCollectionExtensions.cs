@@ -20,6 +20,7 @@ public static class ServiceCollectionExtensions
             .Validate(o => !string.IsNullOrWhiteSpace(o.ConnectionString) || (o.TableServiceUri is not null && o.QueueServiceUri is not null && o.BlobServiceUri is not null),
                 "Set EventIngest:Storage:ConnectionString, or all of EventIngest:Storage:TableServiceUri, QueueServiceUri and BlobServiceUri.");
         services.AddOptions<IngestOptions>().BindConfiguration(IngestOptions.Section).ValidateDataAnnotations().ValidateOnStart();
+        services.AddOptions<RateLimitOptions>().BindConfiguration(RateLimitOptions.Section).ValidateDataAnnotations().ValidateOnStart();
         services.AddOptions<AuthOptions>().BindConfiguration(AuthOptions.Section).ValidateDataAnnotations().ValidateOnStart()
             .Validate(o => o.EventKeys.Concat(o.SigningKeys).All(k => k.Hash.Length == 64 && k.Hash.All(Uri.IsHexDigit)),
                 "EventIngest:Auth:EventKeys and SigningKeys hold SHA-256 hashes in hex (64 characters).")
@@ -40,6 +41,7 @@ public static class ServiceCollectionExtensions
         services.AddSingleton<EventQueue>();
         services.AddSingleton<QueueRouter>();
         services.AddSingleton<EventKeys>();
+        services.AddSingleton<EventRateLimiter>();
         services.AddSingleton<IngestPipeline>();
         services.AddSingleton<EventEndpoint>();
         services.AddSingleton<OutboxRepair>();

@@ -8,12 +8,13 @@ using Microsoft.Extensions.Options;
 namespace EventIngest.Ingest;
 
 /// <summary>
-/// <c>POST /e/{eventKey}</c>: authenticate the key, read the body up to the cap, validate every
+/// <c>POST /e/{eventKey}</c>: authenticate the key, apply its rate limit, read the body up to the cap, validate every
 /// event, then store and enqueue them (<see cref="IngestPipeline"/>). Shared by the Functions
 /// app and the local host.
 /// </summary>
 public sealed class EventEndpoint(
     EventKeys keys,
+    EventRateLimiter rateLimiter,
     IngestPipeline pipeline,
     IOptions<IngestOptions> options,
     TimeProvider time,
@@ -42,6 +43,11 @@ public sealed class EventEndpoint(
                 return IngestResponse.Error(400, "x-inngest-env names an environment this event key may not send to");
         }
 
+        if (!rateLimiter.TryAdmit(eventKey, out var waitSeconds))
+        {
+            return IngestResponse.Error(429, $"Rate limit exceeded for this event key; retry after {waitSeconds} s", waitSeconds);
+        }
+
         if (request.ContentLength > _options.MaxRequestBytes) return TooLarge();
 
         var receivedAt = time.GetUtcNow().ToUnixTimeMilliseconds();
@@ -51,6 +57,7 @@ public sealed class EventEndpoint(
         {
             using var parsed = EventParser.Parse(buffer.AsMemory(0, length), receivedAt, _options.MaxEventBytes);
             if (!parsed.IsValid) return IngestResponse.Error(parsed.ErrorStatus, parsed.Errors);
+            rateLimiter.Charge(eventKey, parsed.Events.Count - 1);
 
             var seed = IdSeed.Parse(request.Headers[IdSeed.HeaderName]);
             var outcomes = await pipeline.IngestAsync(environment, seed, parsed.Events, receivedAt, ct);
@@ -66,6 +73,13 @@ public sealed class EventEndpoint(
         {
             logger.LogWarning(ex, "Storage unavailable; answering 503 for {Environment}", environment);
             return IngestResponse.Error(503, "Storage is unavailable; retry later", _options.RetryAfterSeconds);
+        }
+        catch (Exception ex)
+        {
+            // Not transient: key management refused (a disabled or deleted key, a key record that no
+            // longer unwraps) or a fault of ours. Still answered in the envelope, which the SDKs read.
+            logger.LogError(ex, "Ingest failed; answering 500 for {Environment}", environment);
+            return IngestResponse.Error(500, "Internal error; nothing was acknowledged");
         }
         finally
         {

@@ -53,6 +53,8 @@ public static class EventParser
     public const long MaxTs = 4102444800000;  // 2100-01-01
     public const int MaxNameLength = 256;
     public const int MaxIdLength = 512;
+    // v is stored as a table property, which Azure caps at 64 KiB; a version label needs far less.
+    public const int MaxVersionLength = 512;
     private const int MaxReportedErrors = 100;
 
     private static readonly JsonDocumentOptions DocumentOptions = new() { MaxDepth = 64, AllowTrailingCommas = false, CommentHandling = JsonCommentHandling.Disallow };
@@ -115,7 +117,17 @@ public static class EventParser
         void Add(JsonElement element, int index)
         {
             var before = errors.Count;
-            var parsed = ParseEvent(element, index, receivedAt, maxEventBytes, errors, ref tooLarge);
+            ParsedEvent? parsed;
+            try
+            {
+                parsed = ParseEvent(element, index, receivedAt, maxEventBytes, errors, ref tooLarge);
+            }
+            catch (InvalidOperationException)
+            {
+                // A \u escape of half a surrogate pair is valid JSON but no text; System.Text.Json refuses to decode it.
+                errors.Add(new FieldError(index, null, "event has a string with an unpaired surrogate escape (\\ud800-\\udfff)"));
+                parsed = null;
+            }
             if (parsed is not null && errors.Count == before) events.Add(parsed);
             if (errors.Count > MaxReportedErrors) errors.RemoveRange(MaxReportedErrors, errors.Count - MaxReportedErrors);
         }
@@ -167,12 +179,17 @@ public static class EventParser
         var nameText = ReadName(name, index, errors);
         var dataObject = ReadObject(data, index, "data", errors);
         var userObject = ReadObject(user, index, "user", errors);
+        if (userObject is { } u) DecodeExternalId(u);
         var idText = ReadOptionalString(id, index, "id", errors);
         if (idText is { Length: > MaxIdLength })
         {
             errors.Add(new FieldError(index, "id", $"id is longer than {MaxIdLength} characters"));
         }
         var vText = ReadOptionalString(v, index, "v", errors);
+        if (vText is { Length: > MaxVersionLength })
+        {
+            errors.Add(new FieldError(index, "v", $"v is longer than {MaxVersionLength} characters"));
+        }
         var tsValue = ReadTs(ts, index, receivedAt, errors);
         if (errors.Count > start) return null;
 
@@ -229,6 +246,15 @@ public static class EventParser
             return null;
         }
         return element;
+    }
+
+    /// <summary>Sealing names the person by the decoded <c>external_id</c>: it must decode (throws when it cannot).</summary>
+    private static void DecodeExternalId(JsonElement user)
+    {
+        foreach (var property in user.EnumerateObject())
+        {
+            if (property.NameEquals("external_id") && property.Value.ValueKind == JsonValueKind.String) _ = property.Value.GetString();
+        }
     }
 
     private static string? ReadOptionalString(JsonElement? value, int index, string field, List<FieldError> errors)

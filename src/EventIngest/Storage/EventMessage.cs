@@ -95,11 +95,20 @@ public static class EventMessage
             w.WriteRawValue(JsonMarshal.GetRawUtf8Value(data), skipInputValidation: true);
             return;
         }
-        w.WriteStartObject();
+        // The kept members are copied byte for byte: writing them through the writer decodes their
+        // escapes, which fails on an unpaired surrogate escape (valid JSON, accepted elsewhere in data).
+        var raw = new ArrayBufferWriter<byte>(JsonMarshal.GetRawUtf8Value(data).Length);
+        raw.Write("{"u8);
         foreach (var property in data.EnumerateObject())
         {
-            if (!property.NameEquals("_inngest")) property.WriteTo(w);
+            if (property.NameEquals("_inngest")) continue;
+            if (raw.WrittenCount > 1) raw.Write(","u8);
+            raw.Write("\""u8);
+            raw.Write(JsonMarshal.GetRawUtf8PropertyName(property));
+            raw.Write("\":"u8);
+            raw.Write(JsonMarshal.GetRawUtf8Value(property.Value));
         }
-        w.WriteEndObject();
+        raw.Write("}"u8);
+        w.WriteRawValue(raw.WrittenSpan, skipInputValidation: true);
     }
 }

@@ -16,7 +16,8 @@ public static class StorageErrors
         Encryption.KeyManagementUnavailableException => true,
         TableTransactionFailedException t => t.Status is 0 or 408 or 429 or >= 500,
         RequestFailedException r => r.Status is 0 or 408 or 429 or >= 500,
-        HttpRequestException or TimeoutException or IOException => true,
+        // Azure.Core's "retry failed" AggregateException can hold a bare SocketException (e.g. ENOTCONN on a reset connection).
+        HttpRequestException or TimeoutException or IOException or System.Net.Sockets.SocketException => true,
         OperationCanceledException => true,
         AggregateException a => a.InnerExceptions.All(IsTransient),
         _ => ex.InnerException is { } inner && IsTransient(inner),

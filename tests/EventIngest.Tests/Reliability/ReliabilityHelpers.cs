@@ -1,0 +1,286 @@
+using System.Net;
+using System.Text;
+using Azure.Storage.Blobs.Models;
+using EventIngest.Tests.Infrastructure;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+
+namespace EventIngest.Tests.Reliability;
+
+internal static class StoredState
+{
+    /// <summary>No record, claim, outbox row, queue message or large-envelope blob.</summary>
+    public static async Task AssertNothingStoredAsync(TestHost host)
+    {
+        Assert.Empty(await host.RowsAsync(host.Storage.Events));
+        Assert.Empty(await host.RowsAsync(host.Storage.Idempotency));
+        Assert.Empty(await host.RowsAsync(host.Storage.Outbox));
+        Assert.Equal(0, await host.CountMessagesAsync());
+        if (await host.Storage.LargeEvents.ExistsAsync())
+        {
+            await foreach (BlobItem blob in host.Storage.LargeEvents.GetBlobsAsync()) Assert.Fail($"blob {blob.Name} was stored");
+        }
+    }
+
+    public static bool IsClear4xx(HttpStatusCode status) => (int)status is >= 400 and < 500;
+}
+
+/// <summary>Counts the request-body bytes the application reads, below every middleware of the host.</summary>
+internal sealed class BodyReadCounter : IStartupFilter
+{
+    private long _bytes;
+
+    public long Bytes => Interlocked.Read(ref _bytes);
+
+    public void Reset() => Interlocked.Exchange(ref _bytes, 0);
+
+    public Action<IApplicationBuilder> Configure(Action<IApplicationBuilder> next) => app =>
+    {
+        app.Use((context, nextMiddleware) =>
+        {
+            context.Request.Body = new CountingStream(context.Request.Body, this);
+            return nextMiddleware(context);
+        });
+        next(app);
+    };
+
+    private sealed class CountingStream(Stream inner, BodyReadCounter counter) : Stream
+    {
+        public override bool CanRead => true;
+        public override bool CanSeek => false;
+        public override bool CanWrite => false;
+        public override long Length => throw new NotSupportedException();
+        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
+        public override void Flush() { }
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+        public override void SetLength(long value) => throw new NotSupportedException();
+        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+
+        public override int Read(byte[] buffer, int offset, int count) => Count(inner.Read(buffer, offset, count));
+
+        public override async Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
+            Count(await inner.ReadAsync(buffer.AsMemory(offset, count), cancellationToken));
+
+        public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default) =>
+            Count(await inner.ReadAsync(buffer, cancellationToken));
+
+        private int Count(int read)
+        {
+            Interlocked.Add(ref counter._bytes, read);
+            return read;
+        }
+    }
+}
+
+/// <summary>
+/// Sends a request body of any length over a raw connection, generating it as it goes (never
+/// held in memory): the start of a valid event whose <c>data</c> string never ends. Stops writing
+/// as soon as the response's status line arrives and reports how much had been written by then.
+/// </summary>
+internal static class EndlessBody
+{
+    private static readonly byte[] Prefix = "[{\"name\":\"app/huge\",\"data\":{\"s\":\""u8.ToArray();
+
+    public static async Task<(int Status, long BytesWritten)> SendAsync(Uri baseAddress, string path, long length, bool declareLength, TimeSpan timeout)
+    {
+        using var cts = new CancellationTokenSource(timeout);
+        using var tcp = new System.Net.Sockets.TcpClient();
+        await tcp.ConnectAsync(baseAddress.Host, baseAddress.Port, cts.Token);
+        var stream = tcp.GetStream();
+        var framing = declareLength ? $"Content-Length: {length}" : "Transfer-Encoding: chunked";
+        await stream.WriteAsync(Encoding.ASCII.GetBytes($"POST {path} HTTP/1.1\r\nHost: {baseAddress.Authority}\r\n{framing}\r\n\r\n"), cts.Token);
+
+        var status = ReadStatusAsync(stream, cts.Token);
+        var chunk = new byte[64 * 1024];
+        chunk.AsSpan().Fill((byte)'x');
+        Prefix.CopyTo(chunk, 0);
+        var written = 0L;
+        while (written < length && !status.IsCompleted)
+        {
+            var count = (int)Math.Min(chunk.Length, length - written);
+            var write = WriteAsync(stream, chunk.AsMemory(0, count), declareLength, cts.Token);
+            if (await Task.WhenAny(write, status) == status) break;
+            try
+            {
+                await write;
+            }
+            catch (IOException)
+            {
+                break; // the server closed the connection after answering
+            }
+            written += count;
+            if (written == count) chunk.AsSpan(0, Prefix.Length).Fill((byte)'x');
+        }
+        return (await status, written);
+    }
+
+    private static async Task WriteAsync(Stream stream, ReadOnlyMemory<byte> data, bool raw, CancellationToken ct)
+    {
+        if (!raw) await stream.WriteAsync(Encoding.ASCII.GetBytes($"{data.Length:X}\r\n"), ct);
+        await stream.WriteAsync(data, ct);
+        if (!raw) await stream.WriteAsync("\r\n"u8.ToArray(), ct);
+    }
+
+    private static async Task<int> ReadStatusAsync(Stream stream, CancellationToken ct)
+    {
+        var line = new StringBuilder();
+        var one = new byte[1];
+        while (!line.ToString().EndsWith("\r\n", StringComparison.Ordinal))
+        {
+            if (await stream.ReadAsync(one, ct) == 0) throw new IOException("closed before a status line: " + line);
+            line.Append((char)one[0]);
+        }
+        // "HTTP/1.1 413 Payload Too Large"
+        return int.Parse(line.ToString().Split(' ')[1], System.Globalization.CultureInfo.InvariantCulture);
+    }
+}
+
+/// <summary>
+/// Sits between a host and Azurite (one forwarder per service port) and can cut storage off:
+/// live connections are reset and new ones closed at once, as when the storage endpoint goes away.
+/// </summary>
+internal sealed class StorageProxy : IAsyncDisposable
+{
+    private readonly List<Forwarder> _forwarders = [];
+    private volatile bool _cut;
+
+    private StorageProxy(string connectionString)
+    {
+        var parts = connectionString.Split(';', StringSplitOptions.RemoveEmptyEntries).ToList();
+        for (var i = 0; i < parts.Count; i++)
+        {
+            var eq = parts[i].IndexOf('=', StringComparison.Ordinal);
+            if (!parts[i][..eq].EndsWith("Endpoint", StringComparison.Ordinal)) continue;
+            var target = new Uri(parts[i][(eq + 1)..]);
+            var forwarder = new Forwarder(target.Port, this);
+            _forwarders.Add(forwarder);
+            parts[i] = $"{parts[i][..eq]}=http://127.0.0.1:{forwarder.Port}{target.AbsolutePath}";
+        }
+        ConnectionString = string.Join(';', parts) + ";";
+    }
+
+    public string ConnectionString { get; }
+
+    public bool IsCut
+    {
+        get => _cut;
+        set
+        {
+            _cut = value;
+            if (value) foreach (var f in _forwarders) f.ResetAll();
+        }
+    }
+
+    public static StorageProxy Start(string connectionString) => new(connectionString);
+
+    public async ValueTask DisposeAsync()
+    {
+        foreach (var f in _forwarders) await f.DisposeAsync();
+    }
+
+    private sealed class Forwarder : IAsyncDisposable
+    {
+        private readonly System.Net.Sockets.TcpListener _listener = new(IPAddress.Loopback, 0);
+        private readonly System.Collections.Concurrent.ConcurrentDictionary<System.Net.Sockets.Socket, bool> _live = new();
+        private readonly CancellationTokenSource _stop = new();
+        private readonly Task _accepting;
+        private readonly int _targetPort;
+        private readonly StorageProxy _proxy;
+
+        public Forwarder(int targetPort, StorageProxy proxy)
+        {
+            _targetPort = targetPort;
+            _proxy = proxy;
+            _listener.Start();
+            _accepting = AcceptAsync();
+        }
+
+        public int Port => ((IPEndPoint)_listener.LocalEndpoint).Port;
+
+        public void ResetAll()
+        {
+            foreach (var socket in _live.Keys) Reset(socket);
+        }
+
+        private async Task AcceptAsync()
+        {
+            while (!_stop.IsCancellationRequested)
+            {
+                System.Net.Sockets.Socket client;
+                try
+                {
+                    client = await _listener.AcceptSocketAsync(_stop.Token);
+                }
+                catch (OperationCanceledException)
+                {
+                    return;
+                }
+                if (_proxy.IsCut)
+                {
+                    Reset(client);
+                    continue;
+                }
+                _ = PumpAsync(client);
+            }
+        }
+
+        private async Task PumpAsync(System.Net.Sockets.Socket client)
+        {
+            using var server = new System.Net.Sockets.Socket(System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp);
+            try
+            {
+                await server.ConnectAsync(IPAddress.Loopback, _targetPort);
+                _live[client] = true;
+                _live[server] = true;
+                await Task.WhenAny(CopyAsync(client, server), CopyAsync(server, client));
+            }
+            catch (Exception ex) when (ex is System.Net.Sockets.SocketException or IOException or ObjectDisposedException)
+            {
+            }
+            finally
+            {
+                _live.TryRemove(client, out _);
+                _live.TryRemove(server, out _);
+                Reset(client);
+            }
+        }
+
+        private static async Task CopyAsync(System.Net.Sockets.Socket from, System.Net.Sockets.Socket to)
+        {
+            var buffer = new byte[16 * 1024];
+            try
+            {
+                while (true)
+                {
+                    var read = await from.ReceiveAsync(buffer);
+                    if (read == 0) return;
+                    await to.SendAsync(buffer.AsMemory(0, read));
+                }
+            }
+            catch (Exception ex) when (ex is System.Net.Sockets.SocketException or ObjectDisposedException)
+            {
+            }
+        }
+
+        private static void Reset(System.Net.Sockets.Socket socket)
+        {
+            try
+            {
+                socket.LingerState = new System.Net.Sockets.LingerOption(true, 0); // RST, not FIN
+                socket.Close();
+            }
+            catch (Exception ex) when (ex is System.Net.Sockets.SocketException or ObjectDisposedException)
+            {
+            }
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            await _stop.CancelAsync();
+            _listener.Stop();
+            ResetAll();
+            await _accepting;
+            _stop.Dispose();
+        }
+    }
+}

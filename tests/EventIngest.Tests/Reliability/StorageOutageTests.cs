@@ -1,0 +1,75 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Net;
+using EventIngest.Ingest;
+using EventIngest.Tests.Infrastructure;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace EventIngest.Tests.Reliability;
+
+/// <summary>
+/// Storage drops away in the middle of load and comes back. While it is gone every answer is a
+/// prompt 503 with Retry-After (never a 500, never a hang); clients retry the same requests; and
+/// afterwards every acknowledged event is on its queue.
+/// </summary>
+[Collection(AzuriteFixture.CollectionName)]
+public sealed class StorageOutageTests(AzuriteFixture azurite)
+{
+    [Fact]
+    public async Task OutageMidLoadAnswers503PromptlyAndLosesNothingAcknowledged()
+    {
+        await using var proxy = StorageProxy.Start(azurite.ConnectionString);
+        var time = new ShiftedTime();
+        await using var host = await TestHost.StartAsync(proxy.ConnectionString, azurite.NewStorageNamePrefix(),
+            new Dictionary<string, string?> { ["EventIngest:Storage:OperationTimeout"] = "00:00:02" },
+            s => s.AddSingleton<TimeProvider>(time));
+
+        var statuses = new ConcurrentBag<(int Status, TimeSpan Latency, bool RetryAfter)>();
+        var acknowledged = new ConcurrentBag<string>();
+        var outage = Task.Run(async () =>
+        {
+            await Task.Delay(800);
+            proxy.IsCut = true;
+            await Task.Delay(3_000);
+            proxy.IsCut = false;
+        });
+        var senders = Enumerable.Range(0, 8).Select(sender => Task.Run(async () =>
+        {
+            for (var request = 0; request < 20; request++)
+            {
+                var size = 1 + ((sender + request) % 5);
+                var body = "[" + string.Join(',', Enumerable.Range(0, size).Select(i =>
+                    i == 0 ? $$"""{"name":"app/outage","id":"s{{sender}}-r{{request}}"}""" : """{"name":"app/outage"}""")) + "]";
+                var seed = new Dictionary<string, string> { [IdSeed.HeaderName] = $"{1_750_000_000_000 + (sender * 1000) + request},{Convert.ToBase64String(new byte[] { (byte)sender, (byte)request, 0, 0, 0, 0, 0, 0, 0, 0 })}" };
+                while (true)
+                {
+                    var watch = Stopwatch.StartNew();
+                    var response = await host.SendAsync(body, headers: seed);
+                    statuses.Add(((int)response.StatusCode, watch.Elapsed, response.Headers.RetryAfter?.Delta > TimeSpan.Zero));
+                    if (response.StatusCode == HttpStatusCode.OK)
+                    {
+                        foreach (var id in (await TestHost.JsonAsync(response)).GetProperty("ids").EnumerateArray()) acknowledged.Add(id.GetString()!);
+                        break;
+                    }
+                    await Task.Delay(200);
+                }
+            }
+        })).ToList();
+        await Task.WhenAll(senders.Append(outage));
+
+        Assert.All(statuses, s => Assert.True(s.Status is 200 or 503, $"answered {s.Status}"));
+        Assert.Contains(statuses, s => s.Status == 503);
+        Assert.All(statuses.Where(s => s.Status == 503), s => Assert.True(s.RetryAfter, "503 without Retry-After"));
+        var slowest = statuses.Max(s => s.Latency);
+        Assert.True(slowest < TimeSpan.FromSeconds(10), $"slowest answer took {slowest}");
+
+        // Requests that died part-way left outbox rows; the repair completes them once they are old enough.
+        time.Offset = TimeSpan.FromMinutes(3);
+        await host.Services.GetRequiredService<Jobs>().RepairOutboxAsync(default);
+        Assert.Empty(await host.RowsAsync(host.Storage.Outbox));
+        var delivered = (await host.ReceiveAllAsync()).Select(m => m.GetProperty("internal_id").GetString()!).ToHashSet();
+        var missing = acknowledged.Distinct().Where(id => !delivered.Contains(id)).ToList();
+        Assert.True(missing.Count == 0, $"{missing.Count} acknowledged events missing, e.g. {missing.FirstOrDefault()}");
+        Assert.Equal(8 * 20 * 3, acknowledged.Distinct().Count());
+    }
+}
