@@ -7,10 +7,22 @@ switch (command)
     case "release":
         await ReleaseBench.RunAsync(args.Length > 1 ? int.Parse(args[1], System.Globalization.CultureInfo.InvariantCulture) : 10_000);
         break;
+    case "cost":
+        await CostBench.RunAsync();
+        break;
+    case "peek":
+        // peek <queue port> [queue]: the first messages on a queue of the local host's Azurite.
+        var queues = new Azure.Storage.Queues.QueueClient(
+            $"DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey={EventIngest.DevServer.Azurite.AzuriteProcess.AccountKey};QueueEndpoint=http://127.0.0.1:{args[1]}/devstoreaccount1;",
+            args.Length > 2 ? args[2] : "events", new Azure.Storage.Queues.QueueClientOptions { MessageEncoding = Azure.Storage.Queues.QueueMessageEncoding.Base64 });
+        foreach (var message in (await queues.PeekMessagesAsync(32)).Value) Console.WriteLine(message.Body.ToString());
+        break;
     default:
         Console.WriteLine("""
             EventIngest benchmarks (figures and commands are recorded in docs/benchmarks.md)
               release [count]   scheduled release on the local host: throughput and due → visible latency
+              cost              storage requests per accepted event, by request shape
+              peek <port> [q]   print the messages waiting on a queue of the local host's Azurite
             """);
         break;
 }

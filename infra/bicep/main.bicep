@@ -104,10 +104,9 @@ var storageLayout = {
     '${storagePrefix}idempotency'
     '${storagePrefix}outbox'
     '${storagePrefix}keys'
-    '${storagePrefix}userkeys'
     '${storagePrefix}schedule'
   ]
-  queues: union([defaultQueue, '${storagePrefix}-repair'], map(routes, r => r.queue))
+  queues: union([defaultQueue], map(routes, r => r.queue))
   containers: [
     '${storagePrefix}-large'
     deploymentContainer

@@ -41,12 +41,20 @@ public static class LocalHost
 
     public static void MapRoutes(IEndpointRouteBuilder app)
     {
-        app.MapMethods("/e/{eventKey}", ["GET", "POST", "PUT", "PATCH", "DELETE"],
-            (HttpRequest request, string eventKey, EventEndpoint endpoint, CancellationToken ct) => endpoint.HandleAsync(request, eventKey, ct));
+        static Task<IResult> Send(HttpRequest request, string eventKey, EventEndpoint endpoint, CancellationToken ct) => endpoint.HandleAsync(request, eventKey, ct);
+        app.MapPost("/e/{eventKey}", Send);
+        // Mapped only so that other methods get the event route's 405, not a bare 404; not part of the API.
+        app.MapMethods("/e/{eventKey}", ["GET", "PUT", "PATCH", "DELETE"], Send).ExcludeFromDescription();
+
+        app.MapGet("/v1/events", (HttpRequest request, EventsApi api, CancellationToken ct) => api.ListAsync(request, ct));
+        app.MapGet("/v1/events/{internalId}", (HttpRequest request, string internalId, EventsApi api, CancellationToken ct) => api.GetAsync(request, internalId, ct));
+        app.MapPost("/v1/events/{internalId}/replay", (HttpRequest request, string internalId, EventsApi api, CancellationToken ct) => api.ReplayAsync(request, internalId, ct));
         app.MapGet("/v1/scheduled", (HttpRequest request, ScheduledEventsApi api, CancellationToken ct) => api.ListAsync(request, ct));
         app.MapPatch("/v1/events/{internalId}", (HttpRequest request, string internalId, ScheduledEventsApi api, CancellationToken ct) => api.RescheduleAsync(request, internalId, ct));
         app.MapDelete("/v1/users/{externalId}", (HttpRequest request, string externalId, UsersApi api, CancellationToken ct) => api.EraseAsync(request, externalId, ct));
         app.MapDelete("/v1/events/{internalId}", (HttpRequest request, string internalId, ScheduledEventsApi api, CancellationToken ct) => api.CancelAsync(request, internalId, ct));
+
+        app.MapGet(OpenApiDocument.Route, OpenApiDocument.Serve);
     }
 
     /// <summary>The Go SDK joins base + "/e/" + key, so a base URL ending in '/' yields "//e/key".</summary>

@@ -33,6 +33,7 @@ public static class ServiceCollectionExtensions
         services.AddOptions<SchedulingOptions>().BindConfiguration(SchedulingOptions.Section).ValidateDataAnnotations().ValidateOnStart();
 
         services.TryAddSingleton(TimeProvider.System);
+        services.AddSingleton<StorageRequestCounter>();
         services.AddSingleton<StorageAccount>();
         services.AddSingleton(provider => provider.GetRequiredService<StorageAccount>().Tables);
         services.AddEventIngestEncryption(isProductionHost);
@@ -47,6 +48,10 @@ public static class ServiceCollectionExtensions
         services.AddSingleton<Scheduler>();
         services.AddSingleton<SigningKeys>();
         services.AddSingleton<ApiGate>();
+        services.AddSingleton<EventReader>();
+        services.AddSingleton<EventListing>();
+        services.AddSingleton<EventReplayer>();
+        services.AddSingleton<EventsApi>();
         services.AddSingleton<ScheduledEventsApi>();
         services.AddSingleton<UsersApi>();
         services.AddSingleton<Jobs>();

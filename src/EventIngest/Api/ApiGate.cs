@@ -25,7 +25,8 @@ public sealed class ApiGate(SigningKeys keys, IOptions<IngestOptions> options, I
         }
         catch (Exception ex) when (StorageErrors.IsTransient(ex))
         {
-            logger.LogWarning(ex, "Storage unavailable; answering 503 to {Method} {Path} for {Environment}", request.Method, request.Path, environment);
+            // Not the path: it can hold an external_id (DELETE /v1/users/{externalId}).
+            logger.LogWarning(ex, "Storage unavailable; answering 503 to a {Method} request for {Environment}", request.Method, environment);
             return ApiResults.Unavailable("Storage is unavailable; retry later", _retryAfterSeconds);
         }
     }

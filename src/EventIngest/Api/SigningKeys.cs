@@ -1,6 +1,3 @@
-using System.Security.Cryptography;
-using System.Text;
-using System.Text.RegularExpressions;
 using Microsoft.Extensions.Options;
 
 namespace EventIngest.Api;
@@ -20,29 +17,29 @@ public enum SigningKeyCheck
 }
 
 /// <summary>
-/// Signing keys authorize the REST API. Like event keys they are configured as SHA-256 hashes and
-/// every hash is compared in constant time. A key reads only its own environment; with no keys
+/// Signing keys authorize the REST API. Like event keys they are configured as SHA-256 hashes
+/// (<see cref="ConfiguredKeys"/>). A key reads only its own environment; with no keys
 /// configured and <see cref="AuthOptions.RequireSigningKeys"/> off (the local host), anyone may
 /// read the environment named by <c>x-inngest-env</c>, else the default one.
 /// </summary>
-public sealed partial class SigningKeys
+public sealed class SigningKeys
 {
     public const string EnvironmentHeader = "x-inngest-env";
-    private readonly (byte[] Hash, string Environment)[] _keys;
+    private readonly ConfiguredKeys _keys;
     private readonly AuthOptions _options;
 
     public SigningKeys(IOptions<AuthOptions> options)
     {
         _options = options.Value;
-        _keys = _options.SigningKeys.Select(k => (Convert.FromHexString(k.Hash), k.Environment)).ToArray();
+        _keys = new ConfiguredKeys(_options.SigningKeys);
     }
 
     public SigningKeyCheck Check(string? authorization, string? environmentHeader, out string environment)
     {
         environment = "";
-        if (!string.IsNullOrEmpty(environmentHeader) && !EnvironmentName().IsMatch(environmentHeader)) return SigningKeyCheck.InvalidEnvironment;
+        if (!string.IsNullOrEmpty(environmentHeader) && !ConfiguredKeys.IsEnvironmentName(environmentHeader)) return SigningKeyCheck.InvalidEnvironment;
 
-        if (_keys.Length == 0)
+        if (_keys.IsEmpty)
         {
             if (_options.RequireSigningKeys) return SigningKeyCheck.NoneConfigured;
             environment = string.IsNullOrEmpty(environmentHeader) ? _options.DefaultEnvironment : environmentHeader;
@@ -50,7 +47,7 @@ public sealed partial class SigningKeys
         }
 
         if (BearerToken(authorization) is not { } key) return SigningKeyCheck.Missing;
-        if (Match(key) is not { } own) return SigningKeyCheck.Unknown;
+        if (_keys.Match(key)?.Environment is not { } own) return SigningKeyCheck.Unknown;
         if (!string.IsNullOrEmpty(environmentHeader) && environmentHeader != own) return SigningKeyCheck.OtherEnvironment;
         environment = own;
         return SigningKeyCheck.Ok;
@@ -63,19 +60,4 @@ public sealed partial class SigningKeys
         var token = authorization.AsSpan(scheme.Length).Trim();
         return token.IsEmpty ? null : token.ToString();
     }
-
-    private string? Match(string key)
-    {
-        Span<byte> hash = stackalloc byte[32];
-        SHA256.HashData(Encoding.UTF8.GetBytes(key), hash);
-        string? found = null;
-        foreach (var (expected, environment) in _keys)
-        {
-            if (CryptographicOperations.FixedTimeEquals(hash, expected)) found ??= environment;
-        }
-        return found;
-    }
-
-    [GeneratedRegex("^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
-    private static partial Regex EnvironmentName();
 }

@@ -1,6 +1,3 @@
-using System.Security.Cryptography;
-using System.Text;
-using System.Text.RegularExpressions;
 using Microsoft.Extensions.Options;
 
 namespace EventIngest.Ingest;
@@ -18,34 +15,35 @@ public enum KeyCheck
 }
 
 /// <summary>
-/// Event keys are configured as SHA-256 hashes: the raw key never sits in configuration. Every
-/// configured hash is compared in constant time, so timing reveals nothing about which matched.
+/// Event keys (configured as SHA-256 hashes, see <see cref="ConfiguredKeys"/>) name the
+/// environment of the events sent with them; <c>x-inngest-env</c> may pick another one only
+/// when the key allows branch environments.
 /// </summary>
-public sealed partial class EventKeys
+public sealed class EventKeys
 {
     public const string EnvironmentHeader = "x-inngest-env";
-    private readonly (byte[] Hash, KeyHash Key)[] _keys;
+    private readonly ConfiguredKeys _keys;
     private readonly AuthOptions _options;
 
     public EventKeys(IOptions<AuthOptions> options)
     {
         _options = options.Value;
-        _keys = _options.EventKeys.Select(k => (Convert.FromHexString(k.Hash), k)).ToArray();
+        _keys = new ConfiguredKeys(_options.EventKeys);
     }
 
     public KeyCheck Check(string eventKey, string? environmentHeader, out string environment)
     {
         environment = "";
-        if (!string.IsNullOrEmpty(environmentHeader) && !EnvironmentName().IsMatch(environmentHeader)) return KeyCheck.InvalidEnvironment;
+        if (!string.IsNullOrEmpty(environmentHeader) && !ConfiguredKeys.IsEnvironmentName(environmentHeader)) return KeyCheck.InvalidEnvironment;
 
-        if (_keys.Length == 0)
+        if (_keys.IsEmpty)
         {
             if (_options.RequireEventKeys) return KeyCheck.NoneConfigured;
             environment = string.IsNullOrEmpty(environmentHeader) ? _options.DefaultEnvironment : environmentHeader;
             return KeyCheck.Ok;
         }
 
-        var match = Match(eventKey);
+        var match = _keys.Match(eventKey);
         if (match is null) return KeyCheck.Unknown;
         if (string.IsNullOrEmpty(environmentHeader) || environmentHeader == match.Environment)
         {
@@ -56,19 +54,4 @@ public sealed partial class EventKeys
         environment = environmentHeader;
         return KeyCheck.Ok;
     }
-
-    private KeyHash? Match(string eventKey)
-    {
-        Span<byte> hash = stackalloc byte[32];
-        SHA256.HashData(Encoding.UTF8.GetBytes(eventKey), hash);
-        KeyHash? found = null;
-        foreach (var (expected, key) in _keys)
-        {
-            if (CryptographicOperations.FixedTimeEquals(hash, expected)) found ??= key;
-        }
-        return found;
-    }
-
-    [GeneratedRegex("^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
-    private static partial Regex EnvironmentName();
 }

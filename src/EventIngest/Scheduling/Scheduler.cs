@@ -45,7 +45,7 @@ public sealed class Scheduler(StorageAccount storage, EventQueue queue, IOptions
         var indexRows = new List<TableEntity>(items.Count);
         if (near.Count > 0)
         {
-            var receipts = await SendAsync(near, now, ct);
+            var receipts = await SendAsync(near, ct);
             indexRows.AddRange(near.Select((item, n) => ScheduleIndex.IndexRow(environment, item, ScheduleIndex.Queued, receipts[n])));
         }
         indexRows.AddRange(far.Select(item => ScheduleIndex.IndexRow(environment, item, ScheduleIndex.Parked, null)));
@@ -59,10 +59,10 @@ public sealed class Scheduler(StorageAccount storage, EventQueue queue, IOptions
         await UpsertAsync(indexRows, ct);
     }
 
-    private async Task<List<MessageReceipt[]>> SendAsync(IReadOnlyList<ScheduledItem> items, long now, CancellationToken ct)
+    private async Task<List<MessageReceipt[]>> SendAsync(IReadOnlyList<ScheduledItem> items, CancellationToken ct)
     {
-        var messages = items.SelectMany(i => i.Queues.Select(q => (q, i.Body, TimeSpan.FromMilliseconds(i.Due - now)))).ToList();
-        var sent = await queue.SendDelayedAsync(messages, ct);
+        var messages = items.SelectMany(i => i.Queues.Select(q => (q, i.Body, i.Due))).ToList();
+        var sent = await queue.SendDelayedAsync(messages, time, ct);
         var result = new List<MessageReceipt[]>(items.Count);
         var offset = 0;
         foreach (var item in items)
@@ -117,7 +117,7 @@ public sealed class Scheduler(StorageAccount storage, EventQueue queue, IOptions
             return false;
         }
 
-        var receipts = (await SendAsync([item], Now, ct))[0];
+        var receipts = (await SendAsync([item], ct))[0];
         var queued = ScheduleIndex.IndexRow(environment, item, ScheduleIndex.Queued, receipts);
         var mover = Guid.NewGuid().ToString("N");
         queued["Mover"] = mover;

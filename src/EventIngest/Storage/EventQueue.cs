@@ -39,15 +39,17 @@ public sealed class EventQueue(StorageAccount storage)
             await client.SendMessageAsync(BinaryData.FromBytes(m.Body), visibilityTimeout: null, timeToLive: NeverExpire, cancellationToken: token);
         });
 
-    /// <summary>Sends messages that stay invisible until their delay has passed; the receipts
-    /// allow deleting or re-timing them while they wait.</summary>
-    public async Task<MessageReceipt[]> SendDelayedAsync(IReadOnlyList<(string Queue, byte[] Body, TimeSpan Delay)> messages, CancellationToken ct)
+    /// <summary>Sends messages that stay invisible until their due time (ms since the epoch); the
+    /// receipts allow deleting or re-timing them while they wait. Each delay is computed as its
+    /// message is sent, so time spent waiting for a send slot does not make it late.</summary>
+    public async Task<MessageReceipt[]> SendDelayedAsync(IReadOnlyList<(string Queue, byte[] Body, long Due)> messages, TimeProvider time, CancellationToken ct)
     {
         var receipts = new MessageReceipt[messages.Count];
         await Parallel.ForEachAsync(Enumerable.Range(0, messages.Count), new ParallelOptions { MaxDegreeOfParallelism = SendConcurrency, CancellationToken = ct }, async (i, token) =>
         {
-            var (queueName, body, delay) = messages[i];
+            var (queueName, body, due) = messages[i];
             var client = await storage.ReadyQueueAsync(queueName, token);
+            var delay = TimeSpan.FromMilliseconds(due - time.GetUtcNow().ToUnixTimeMilliseconds());
             var sent = await client.SendMessageAsync(BinaryData.FromBytes(body), VisibilityDelay(delay), NeverExpire, token);
             receipts[i] = new MessageReceipt(queueName, sent.Value.MessageId, sent.Value.PopReceipt);
         });

@@ -21,13 +21,13 @@ public sealed class StorageAccount
     private readonly Lock _readyLock = new();
     private Task? _ready;
 
-    public StorageAccount(IOptions<StorageOptions> storage)
+    public StorageAccount(IOptions<StorageOptions> storage, StorageRequestCounter counter)
     {
         var options = storage.Value;
         Options = options;
-        var tableOptions = Configure(new TableClientOptions(), options);
-        var queueOptions = Configure(new QueueClientOptions { MessageEncoding = QueueMessageEncoding.Base64 }, options);
-        var blobOptions = Configure(new BlobClientOptions(), options);
+        var tableOptions = Configure(new TableClientOptions(), options, counter);
+        var queueOptions = Configure(new QueueClientOptions { MessageEncoding = QueueMessageEncoding.Base64 }, options, counter);
+        var blobOptions = Configure(new BlobClientOptions(), options, counter);
 
         TableServiceClient tables;
         BlobServiceClient blobs;
@@ -105,8 +105,9 @@ public sealed class StorageAccount
             ? new DefaultAzureCredential()
             : new ManagedIdentityCredential(ManagedIdentityId.FromUserAssignedClientId(clientId));
 
-    private static T Configure<T>(T clientOptions, StorageOptions options) where T : Azure.Core.ClientOptions
+    private static T Configure<T>(T clientOptions, StorageOptions options, StorageRequestCounter counter) where T : Azure.Core.ClientOptions
     {
+        clientOptions.AddPolicy(counter, HttpPipelinePosition.PerRetry);
         clientOptions.Retry.MaxRetries = 2;
         clientOptions.Retry.Mode = RetryMode.Exponential;
         clientOptions.Retry.Delay = TimeSpan.FromMilliseconds(200);

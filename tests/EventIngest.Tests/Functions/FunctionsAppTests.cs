@@ -1,11 +1,17 @@
 extern alias functions;
 using System.Text;
 using System.Text.Json;
+using EventIngest.Api;
 using EventIngest.Ingest;
 using EventIngest.Tests.Infrastructure;
 using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.DependencyInjection;
 using SendEvents = functions::EventIngest.Functions.SendEvents;
+using GetEvent = functions::EventIngest.Functions.GetEvent;
+using ListEvents = functions::EventIngest.Functions.ListEvents;
+using ReplayEvent = functions::EventIngest.Functions.ReplayEvent;
+using GetOpenApi = functions::EventIngest.Functions.GetOpenApi;
 using RepairOutbox = functions::EventIngest.Functions.RepairOutbox;
 
 namespace EventIngest.Tests.Functions;
@@ -25,7 +31,7 @@ public sealed class FunctionsAppTests(AzuriteFixture azurite)
     [Fact]
     public void MetadataDeclaresEveryFunctionWithItsTrigger()
     {
-        Assert.Equal(["CancelEvent", "CleanupIdempotency", "EraseUser", "ListScheduled", "ReleaseScheduled", "RepairOutbox", "RescheduleEvent", "SendEvents"],
+        Assert.Equal(["CancelEvent", "CleanupIdempotency", "EraseUser", "GetEvent", "GetOpenApi", "ListEvents", "ListScheduled", "ReleaseScheduled", "RepairOutbox", "ReplayEvent", "RescheduleEvent", "SendEvents"],
             Metadata().EnumerateArray().Select(f => f.GetProperty("name").GetString()).Order());
 
         var http = Function("SendEvents").GetProperty("bindings")[0];
@@ -34,11 +40,22 @@ public sealed class FunctionsAppTests(AzuriteFixture azurite)
         Assert.Equal("Anonymous", http.GetProperty("authLevel").GetString());
         Assert.Contains("post", http.GetProperty("methods").EnumerateArray().Select(m => m.GetString()));
 
-        foreach (var (name, method, route) in new[] { ("ListScheduled", "get", "v1/scheduled"), ("RescheduleEvent", "patch", "v1/events/{internalId}"), ("CancelEvent", "delete", "v1/events/{internalId}"), ("EraseUser", "delete", "v1/users/{externalId}") })
+        foreach (var (name, route, method) in new[]
+        {
+            ("ListEvents", "v1/events", "get"),
+            ("GetEvent", "v1/events/{internalId}", "get"),
+            ("ReplayEvent", "v1/events/{internalId}/replay", "post"),
+            ("ListScheduled", "v1/scheduled", "get"),
+            ("RescheduleEvent", "v1/events/{internalId}", "patch"),
+            ("CancelEvent", "v1/events/{internalId}", "delete"),
+            ("EraseUser", "v1/users/{externalId}", "delete"),
+            ("GetOpenApi", "openapi.yaml", "get"),
+        })
         {
             var trigger = Function(name).GetProperty("bindings")[0];
             Assert.Equal("httpTrigger", trigger.GetProperty("type").GetString());
             Assert.Equal(route, trigger.GetProperty("route").GetString());
+            Assert.Equal("Anonymous", trigger.GetProperty("authLevel").GetString());
             Assert.Equal([method], trigger.GetProperty("methods").EnumerateArray().Select(m => m.GetString()));
         }
 
@@ -83,6 +100,62 @@ public sealed class FunctionsAppTests(AzuriteFixture azurite)
         Assert.Equal(200, body.GetProperty("status").GetInt32());
         var message = Assert.Single(await host.ReceiveAllAsync());
         Assert.Equal(body.GetProperty("ids")[0].GetString(), message.GetProperty("internal_id").GetString());
+    }
+
+    [Fact]
+    public async Task EveryRouteOfTheLocalHostIsAnHttpTriggerWithTheSameRouteAndMethod()
+    {
+        var triggers = Metadata().EnumerateArray()
+            .Select(f => f.GetProperty("bindings")[0])
+            .Where(b => b.GetProperty("type").GetString() == "httpTrigger")
+            .SelectMany(b => b.GetProperty("methods").EnumerateArray().Select(m => $"{m.GetString()!.ToUpperInvariant()} /{b.GetProperty("route").GetString()}"))
+            .ToHashSet();
+
+        await using var host = await TestHost.StartAsync(azurite.ConnectionString, azurite.NewStorageNamePrefix());
+        var routes = host.Services.GetRequiredService<EndpointDataSource>().Endpoints.OfType<RouteEndpoint>()
+            .SelectMany(e => e.Metadata.GetMetadata<IHttpMethodMetadata>()!.HttpMethods.Select(m => $"{m} {e.RoutePattern.RawText}"))
+            .ToList();
+
+        Assert.Contains("GET /v1/events/{internalId}", routes);
+        Assert.All(routes, route => Assert.Contains(route, triggers));
+    }
+
+    [Fact]
+    public async Task RestFunctionsRunTheSharedHandlers()
+    {
+        await using var host = await TestHost.StartAsync(azurite.ConnectionString, azurite.NewStorageNamePrefix());
+        var sent = await TestHost.JsonAsync(await host.SendAsync("""{"name":"app/fn","user":{"external_id":"u-1"}}"""));
+        var id = sent.GetProperty("ids")[0].GetString()!;
+        var api = host.Services.GetRequiredService<EventsApi>();
+
+        var (status, body) = await RunAsync(host, "GET", ctx => new GetEvent(api).Run(ctx.Request, id, CancellationToken.None));
+        Assert.Equal(200, status);
+        Assert.Equal("u-1", body.GetProperty("data").GetProperty("user").GetProperty("external_id").GetString());
+
+        (status, body) = await RunAsync(host, "GET", ctx => new ListEvents(api).Run(ctx.Request, CancellationToken.None));
+        Assert.Equal(200, status);
+        Assert.Equal(id, body.GetProperty("data")[0].GetProperty("internal_id").GetString());
+
+        (status, body) = await RunAsync(host, "POST", ctx => new ReplayEvent(api).Run(ctx.Request, id, CancellationToken.None));
+        Assert.Equal(200, status);
+        var replayed = (await host.ReceiveAllAsync()).Single(m => m.TryGetProperty("replay", out _));
+        Assert.Equal(body.GetProperty("data").GetProperty("delivery_id").GetString(), replayed.GetProperty("delivery_id").GetString());
+
+        var context = new DefaultHttpContext { RequestServices = host.Services };
+        context.Response.Body = new MemoryStream();
+        await new GetOpenApi().Run(context.Request).ExecuteAsync(context);
+        Assert.Equal(OpenApiDocument.Yaml.ToArray(), ((MemoryStream)context.Response.Body).ToArray());
+    }
+
+    private static async Task<(int Status, JsonElement Body)> RunAsync(TestHost host, string method, Func<HttpContext, Task<IResult>> function)
+    {
+        var context = new DefaultHttpContext { RequestServices = host.Services };
+        context.Request.Method = method;
+        context.Response.Body = new MemoryStream();
+        var result = await function(context);
+        await result.ExecuteAsync(context);
+        context.Response.Body.Position = 0;
+        return (context.Response.StatusCode, JsonDocument.Parse(context.Response.Body).RootElement);
     }
 
     [Fact]

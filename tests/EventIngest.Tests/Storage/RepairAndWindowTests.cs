@@ -1,5 +1,4 @@
 using System.Net;
-using System.Net.Sockets;
 using EventIngest.Ingest;
 using EventIngest.Tests.Infrastructure;
 using Microsoft.Extensions.DependencyInjection;
@@ -9,17 +8,6 @@ namespace EventIngest.Tests.Storage;
 [Collection(AzuriteFixture.CollectionName)]
 public sealed class RepairAndWindowTests(AzuriteFixture azurite)
 {
-    private static string WithDeadQueues(string connectionString)
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        var port = ((IPEndPoint)listener.LocalEndpoint).Port;
-        listener.Stop();
-        var parts = connectionString.Split(';', StringSplitOptions.RemoveEmptyEntries)
-            .Select(p => p.StartsWith("QueueEndpoint=", StringComparison.Ordinal) ? $"QueueEndpoint=http://127.0.0.1:{port}/devstoreaccount1" : p);
-        return string.Join(';', parts) + ";";
-    }
-
     [Fact]
     public async Task EventsRecordedByARequestThatCouldNotEnqueueAreDeliveredByTheRepairJob()
     {
@@ -28,7 +16,7 @@ public sealed class RepairAndWindowTests(AzuriteFixture azurite)
         const string batch = """[{"name":"app/a"},{"name":"app/b","id":"order-7"},{"name":"app/c"}]""";
 
         // The queues are down: the request records its events, cannot enqueue, and answers 503.
-        await using (var broken = await TestHost.StartAsync(WithDeadQueues(azurite.ConnectionString), prefix))
+        await using (var broken = await TestHost.StartAsync(TestHost.WithDeadQueues(azurite.ConnectionString), prefix))
         {
             var response = await broken.SendAsync(batch, headers: headers);
             Assert.Equal(HttpStatusCode.ServiceUnavailable, response.StatusCode);

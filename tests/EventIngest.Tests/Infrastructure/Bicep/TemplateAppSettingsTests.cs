@@ -89,6 +89,7 @@ public sealed partial class TemplateAppSettingsTests(BicepTemplateFixture templa
 
         Assert.Equal(BicepTemplateFixture.DefaultQueue, settings["EventIngest__Routing__DefaultQueue"]);
         Assert.Equal("true", settings["EventIngest__Auth__RequireEventKeys"]);
+        Assert.Equal("true", settings["EventIngest__Auth__RequireSigningKeys"]);
 
         void AssertKeys(string section, string parameter, IReadOnlyList<(string Hash, string Environment)> keys)
         {

@@ -105,10 +105,9 @@ public sealed class TemplateSecurityTests(BicepTemplateFixture template)
     public void StorageHoldsTheTablesQueuesAndContainersTheAppUses()
     {
         var prefix = BicepTemplateFixture.StoragePrefix;
-        string[] tables = ["events", "idempotency", "outbox", "keys", "userkeys", "schedule"];
+        string[] tables = ["events", "idempotency", "outbox", "keys", "schedule"];
         var queues = BicepTemplateFixture.Routes.Select(r => r.Queue)
             .Append(BicepTemplateFixture.DefaultQueue)
-            .Append($"{prefix}-repair")
             .Distinct();
 
         Assert.Equal(tables.Select(t => prefix + t).Order(), ChildNames("Microsoft.Storage/storageAccounts/tableServices/tables").Order());

@@ -1,0 +1,97 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using Azure.Data.Tables;
+using EventIngest.Encryption;
+using EventIngest.Storage;
+
+namespace EventIngest.Api;
+
+/// <summary>An event as the REST API returns it.</summary>
+public sealed record EventView(
+    string InternalId,
+    string? Id,
+    string Name,
+    JsonElement Data,
+    JsonElement? User,
+    bool UserErased,
+    long Ts,
+    string? V,
+    long ReceivedAt,
+    string Env,
+    string State,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] long? Due);
+
+/// <summary>The <c>user</c> of a stored event: its JSON, or nothing once the person was erased.</summary>
+public readonly record struct StoredUser(JsonElement? Json)
+{
+    public static StoredUser Erased => default;
+    public bool IsErased => Json is null;
+
+    public static StoredUser FromJson(ReadOnlySpan<byte> json)
+    {
+        var reader = new Utf8JsonReader(json);
+        return new StoredUser(JsonElement.ParseValue(ref reader));
+    }
+}
+
+/// <summary>
+/// Reads event records and their envelopes. A record is found by its internal id with one point
+/// read: both keys derive from the id and the environment (<see cref="RecordKeys"/>).
+/// </summary>
+public sealed class EventReader(StorageAccount storage, UserDataProtector protector, TimeProvider time)
+{
+    /// <summary>The record columns the API needs; the rest (Writer) stays on the server.</summary>
+    public static readonly IReadOnlyList<string> Columns =
+        ["PartitionKey", "RowKey", "Name", "Id", "Ts", "V", "ReceivedAt", "State", "Due", "Queues", "Message", "Blob"];
+
+    public async Task<TableEntity?> FindAsync(string environment, string internalId, CancellationToken ct)
+    {
+        await storage.EnsureCreatedAsync(ct);
+        var found = await storage.Events.GetEntityIfExistsAsync<TableEntity>(
+            RecordKeys.Partition(environment, internalId), RecordKeys.Row(internalId), Columns, ct);
+        return found.HasValue ? found.Value : null;
+    }
+
+    /// <summary>The queue envelope exactly as ingest stored it: inline, or the claim-checked blob.</summary>
+    public async Task<byte[]> ReadEnvelopeAsync(TableEntity record, CancellationToken ct)
+    {
+        if (record.GetBinary("Message") is { } inline) return inline;
+        var blob = record.GetString("Blob")
+            ?? throw new InvalidDataException($"Record {record.RowKey} holds neither Message nor Blob.");
+        var content = await storage.LargeEvents.GetBlobClient(blob).DownloadContentAsync(ct);
+        return content.Value.Content.ToArray();
+    }
+
+    public async Task<EventView> ViewAsync(string environment, TableEntity record, CancellationToken ct)
+    {
+        var internalId = RecordKeys.InternalIdOf(record.RowKey);
+        using var envelope = JsonDocument.Parse(await ReadEnvelopeAsync(record, ct));
+        var root = envelope.RootElement;
+        var user = await ReadUserAsync(environment, internalId, root.GetProperty("user"), ct);
+        return new EventView(
+            internalId,
+            record.GetString("Id"),
+            record.GetString("Name"),
+            root.GetProperty("data").Clone(),
+            user.Json,
+            user.IsErased,
+            record.GetInt64("Ts") ?? 0,
+            record.GetString("V"),
+            record.GetInt64("ReceivedAt") ?? 0,
+            environment,
+            EventStates.Name(EventStates.Of(record.GetString("State"), record.GetInt64("Due"), time.GetUtcNow().ToUnixTimeMilliseconds())),
+            record.GetInt64("Due"));
+    }
+
+    /// <summary>The only place the API reads <c>user</c> from a stored envelope: it opens the
+    /// sealed value, or answers <see cref="StoredUser.Erased"/> once the person was erased.</summary>
+    /// <exception cref="Encryption.KeyManagementUnavailableException">Keys unreachable (the gate answers 503).</exception>
+    /// <exception cref="UserDataUnreadableException">The stored value was altered.</exception>
+    public async ValueTask<StoredUser> ReadUserAsync(string environment, string internalId, JsonElement stored, CancellationToken ct)
+    {
+        // Events stored before user was sealed (local data of older versions) hold the plain object.
+        if (stored.ValueKind != JsonValueKind.String) return new StoredUser(stored.Clone());
+        var opened = await protector.OpenAsync(environment, internalId, stored.GetString()!, ct);
+        return opened.UserJson is { } json ? StoredUser.FromJson(json) : StoredUser.Erased;
+    }
+}

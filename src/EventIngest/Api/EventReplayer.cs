@@ -1,0 +1,86 @@
+using System.Buffers;
+using System.Runtime.InteropServices;
+using System.Text.Json;
+using Azure.Storage.Blobs.Models;
+using EventIngest.Ingest;
+using EventIngest.Storage;
+using Microsoft.Extensions.Logging;
+
+namespace EventIngest.Api;
+
+public enum ReplayStatus
+{
+    Replayed,
+    NotFound,
+    Refused,
+}
+
+/// <summary>The result of a replay: the new delivery, or why there is none.</summary>
+public sealed record ReplayOutcome(ReplayStatus Status, string? DeliveryId = null, IReadOnlyList<string>? Queues = null, string? Reason = null);
+
+/// <summary>What <c>POST /v1/events/{internalId}/replay</c> answers.</summary>
+public sealed record ReplayView(string InternalId, string DeliveryId, IReadOnlyList<string> Queues, string ReplayedAt);
+
+/// <summary>
+/// Puts a stored event on its queues again: the stored envelope, <c>user</c> untouched, plus
+/// <c>"replay": true</c> and a fresh <c>"delivery_id"</c> so consumers can tell it from the
+/// original delivery (which has neither). Routing is the one recorded at ingest. An envelope the
+/// marker pushes over the inline limit goes to a blob of its own and travels as a claim check.
+/// </summary>
+public sealed class EventReplayer(StorageAccount storage, EventReader reader, EventQueue queue, TimeProvider time, ILogger<EventReplayer> logger)
+{
+    public async Task<ReplayOutcome> ReplayAsync(string environment, string internalId, CancellationToken ct)
+    {
+        var record = await reader.FindAsync(environment, internalId, ct);
+        if (record is null) return new ReplayOutcome(ReplayStatus.NotFound);
+
+        var now = time.GetUtcNow().ToUnixTimeMilliseconds();
+        var due = record.GetInt64("Due");
+        var refusal = EventStates.ReplayRefusal(EventStates.Of(record.GetString("State"), due, now), due);
+        if (refusal is not null) return new ReplayOutcome(ReplayStatus.Refused, Reason: refusal);
+
+        var deliveryId = Ulid.NewUlid(now);
+        var envelope = MarkAsReplay(await reader.ReadEnvelopeAsync(record, ct), deliveryId);
+        var message = envelope;
+        if (envelope.Length > EventMessage.InlineLimit)
+        {
+            var blobName = BlobNameFor(environment, internalId, deliveryId);
+            await storage.LargeEvents.GetBlobClient(blobName).UploadAsync(BinaryData.FromBytes(envelope), new BlobUploadOptions(), ct);
+            var claimCheck = EventMessage.BuildClaimCheck(internalId, environment, record.GetString("Name"), storage.LargeEvents.Name, blobName, envelope.Length);
+            message = MarkAsReplay(claimCheck, deliveryId);
+        }
+
+        var queues = record.GetString("Queues").Split(',', StringSplitOptions.RemoveEmptyEntries);
+        await queue.SendAsync(queues.Select(q => (q, message)), ct);
+        logger.LogInformation("Replayed event {InternalId} in {Environment} as delivery {DeliveryId} to {QueueCount} queue(s)",
+            internalId, environment, deliveryId, queues.Length);
+        return new ReplayOutcome(ReplayStatus.Replayed, deliveryId, queues);
+    }
+
+    /// <summary>Blob of a replayed envelope: beside the original's, one per delivery, so the original stays as ingested.</summary>
+    public static string BlobNameFor(string environment, string internalId, string deliveryId) =>
+        $"{environment}/{internalId}.replay-{deliveryId}.json";
+
+    /// <summary>The envelope (or claim-check message) with the replay marker and delivery id added last.</summary>
+    public static byte[] MarkAsReplay(ReadOnlySpan<byte> message, string deliveryId)
+    {
+        var reader = new Utf8JsonReader(message);
+        using var document = JsonDocument.ParseValue(ref reader);
+        var buffer = new ArrayBufferWriter<byte>(message.Length + 64);
+        using (var w = new Utf8JsonWriter(buffer))
+        {
+            w.WriteStartObject();
+            foreach (var property in document.RootElement.EnumerateObject())
+            {
+                if (property.NameEquals("replay"u8) || property.NameEquals("delivery_id"u8)) continue;
+                // Values are copied byte for byte: re-serializing would re-escape the sender's strings.
+                w.WritePropertyName(property.Name);
+                w.WriteRawValue(JsonMarshal.GetRawUtf8Value(property.Value), skipInputValidation: true);
+            }
+            w.WriteBoolean("replay"u8, true);
+            w.WriteString("delivery_id"u8, deliveryId);
+            w.WriteEndObject();
+        }
+        return buffer.WrittenSpan.ToArray();
+    }
+}

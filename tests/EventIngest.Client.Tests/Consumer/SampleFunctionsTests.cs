@@ -1,0 +1,45 @@
+extern alias sample;
+using System.Text.Json;
+using EventIngest.Tests.Infrastructure;
+using Microsoft.Extensions.Logging.Abstractions;
+using OnOrderPlaced = sample::ConsumerFunctions.OnOrderPlaced;
+using OrderPlaced = sample::ConsumerFunctions.OrderPlaced;
+using Receipts = sample::ConsumerFunctions.Receipts;
+
+namespace EventIngest.Client.Tests.Consumer;
+
+/// <summary>The sample consumer app: what the Functions host will load, and its function on real messages.</summary>
+[Collection(AzuriteFixture.CollectionName)]
+public sealed class SampleFunctionsTests(AzuriteFixture azurite)
+{
+    [Fact]
+    public void MetadataDeclaresTheQueueAndTimerTriggers()
+    {
+        using var metadata = JsonDocument.Parse(File.ReadAllText(Path.Combine(AppContext.BaseDirectory, "functions.metadata")));
+        var functions = metadata.RootElement.EnumerateArray().ToDictionary(f => f.GetProperty("name").GetString()!, f => f.GetProperty("bindings")[0]);
+
+        Assert.Equal("queueTrigger", functions["OnOrderPlaced"].GetProperty("type").GetString());
+        Assert.Equal("orders", functions["OnOrderPlaced"].GetProperty("queueName").GetString());
+        Assert.Equal("EventIngestStorage", functions["OnOrderPlaced"].GetProperty("connection").GetString());
+        Assert.Equal("timerTrigger", functions["PurgeInbox"].GetProperty("type").GetString());
+    }
+
+    [Fact]
+    public async Task OnOrderPlacedHandlesARealMessageOnceEvenWhenDeliveredTwice()
+    {
+        await using var host = await ConsumerHost.StartAsync(azurite);
+        await host.Client().SendAsync(new Event<OrderPlaced>(OrderPlaced.EventName, new OrderPlaced("o-7", 10m))
+        {
+            User = new { external_id = "c-7", email = "c7@example.com" },
+        });
+        var message = Assert.Single(await host.ReceiveMessagesAsync()).ToString();
+        var function = new OnOrderPlaced(host.Reader, host.Inbox, new Receipts(NullLogger<Receipts>.Instance));
+
+        await function.Run(message, CancellationToken.None);
+        await function.Run(message, CancellationToken.None);
+
+        var row = Assert.Single(await host.Service.RowsAsync(host.Services.GetTableClient(host.Service.Prefix + "inbox")));
+        Assert.Equal("done", row.GetString("State"));
+        Assert.Equal(OrderPlaced.EventName, row.GetString("Name"));
+    }
+}
