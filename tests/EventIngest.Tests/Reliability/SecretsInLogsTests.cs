@@ -16,8 +16,9 @@ namespace EventIngest.Tests.Reliability;
 
 /// <summary>
 /// Every log entry written while events are ingested — successes, refusals and failures of
-/// storage and key management — is captured with its message, structured values and exception,
-/// and searched for event keys, signing keys and the content of <c>user</c>.
+/// storage and key management, and an erasure by <c>external_id</c> while storage is down — is
+/// captured with its message, structured values and exception, and searched for event keys,
+/// signing keys and the content of <c>user</c>.
 /// </summary>
 [Collection(AzuriteFixture.CollectionName)]
 public sealed class SecretsInLogsTests(AzuriteFixture azurite)
@@ -59,6 +60,7 @@ public sealed class SecretsInLogsTests(AzuriteFixture azurite)
             proxy.IsCut = true;
             await ExpectAsync(host, 503, $$"""{"name":"app/a","id":"order-2","user":{{User}}}""");
             Assert.Equal(HttpStatusCode.ServiceUnavailable, (await GetScheduledAsync(host, SigningKey)).StatusCode);
+            Assert.Equal(HttpStatusCode.ServiceUnavailable, (await EraseAsync(host, SigningKey)).StatusCode);
             proxy.IsCut = false;
 
             // Over the rate limit.
@@ -131,6 +133,13 @@ public sealed class SecretsInLogsTests(AzuriteFixture azurite)
     private static Task<HttpResponseMessage> GetScheduledAsync(TestHost host, string signingKey)
     {
         var request = new HttpRequestMessage(HttpMethod.Get, "v1/scheduled");
+        request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", signingKey);
+        return host.Client.SendAsync(request);
+    }
+
+    private static Task<HttpResponseMessage> EraseAsync(TestHost host, string signingKey)
+    {
+        var request = new HttpRequestMessage(HttpMethod.Delete, "v1/users/" + ExternalId);
         request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", signingKey);
         return host.Client.SendAsync(request);
     }
