@@ -57,7 +57,7 @@ internal static class CrashCommand
 
         var statuses = load.Attempts.GroupBy(a => a.Status).OrderBy(g => g.Key).Select(g => $"{(g.Key == 0 ? "no answer" : g.Key.ToString(System.Globalization.CultureInfo.InvariantCulture))}: {g.Count()}");
         var summary = $"""
-            crash run: {events} events in {load.Requests} requests from {workers} clients, {loadTime.TotalSeconds:0} s, host killed {kills} times ({downtime.TotalSeconds:0} s down)
+            crash run: {load.EventsPlanned} events (target {events}) in {load.Requests} requests from {workers} clients, {loadTime.TotalSeconds:0} s, host killed {kills} times ({downtime.TotalSeconds:0} s down)
               attempts: {load.Attempts.Count} ({load.Retries} retries); answers {string.Join(", ", statuses)}
               outcomes: {string.Join(", ", load.Outcomes.OrderBy(o => o.Key).Select(o => $"{o.Key} {o.Value}"))}
               refused (4xx other than 429): {load.Refused}
