@@ -9,12 +9,14 @@ namespace EventIngest.Storage;
 /// <summary>
 /// Completes requests that died after writing their outbox row: every record such a request
 /// wrote is claimed (if it has a caller key) and sent to its queues (a scheduled one put back in
-/// place unless it already is), then the row is removed.
+/// place unless it already is), then the row is removed. Records are sent 16 at a time, in chunks of
+/// 100 whose completion is noted on the row, so a pass that dies part-way is resumed, not repeated.
 /// A pass with nothing stuck costs one query. Two passes never work on the same row: each takes
 /// a row by updating it with its ETag first.
 /// </summary>
 public sealed class OutboxRepair(StorageAccount storage, EventQueue queue, Scheduler scheduler, IOptions<RepairOptions> options, TimeProvider time, ILogger<OutboxRepair> logger)
 {
+    private const int ChunkSize = 100;
     private readonly TimeSpan _after = options.Value.RepairAfter;
 
     public async Task<int> RunOnceAsync(CancellationToken ct)
@@ -22,7 +24,7 @@ public sealed class OutboxRepair(StorageAccount storage, EventQueue queue, Sched
         await storage.EnsureCreatedAsync(ct);
         var now = time.GetUtcNow().ToUnixTimeMilliseconds();
         // Rows of a minute bucket earlier than (now - RepairAfter)'s bucket are all at least RepairAfter old.
-        var cutoff = EventStore.OutboxPartitionFor(now - (long)_after.TotalMilliseconds, "0")[..12];
+        var cutoff = Outbox.MinuteOf(now - (long)_after.TotalMilliseconds);
         var repaired = 0;
         await foreach (var row in storage.Outbox.QueryAsync<TableEntity>(TableClient.CreateQueryFilter($"PartitionKey lt {cutoff}"), maxPerPage: 100, cancellationToken: ct))
         {
@@ -52,35 +54,83 @@ public sealed class OutboxRepair(StorageAccount storage, EventQueue queue, Sched
         var environment = row.GetString("Env");
         var partition = row.GetString("RecordPartition");
         var nonce = row.RowKey;
-        var filter = TableClient.CreateQueryFilter($"PartitionKey eq {partition} and Writer eq {nonce}");
+        // Records come in row-key order; "Done" is the last row key of the chunks a pass finished,
+        // so a pass interrupted part-way does not make the next one send those chunks again.
+        var filter = row.GetString("Done") is { } done
+            ? TableClient.CreateQueryFilter($"PartitionKey eq {partition} and RowKey gt {done} and Writer eq {nonce}")
+            : TableClient.CreateQueryFilter($"PartitionKey eq {partition} and Writer eq {nonce}");
         var sent = 0;
-        await foreach (var record in storage.Events.QueryAsync<TableEntity>(filter, cancellationToken: ct))
+        var chunk = new List<TableEntity>(ChunkSize);
+        await foreach (var record in storage.Events.QueryAsync<TableEntity>(filter, maxPerPage: 1000, cancellationToken: ct))
         {
-            var internalId = RecordKeys.InternalIdOf(record.RowKey);
-            if (record.GetString("Id") is { } id && !await HoldsClaimAsync(environment, id, internalId, record.GetInt64("ReceivedAt"), ct))
-            {
-                // Another event won the key: this record was never acknowledged.
-                await storage.Events.DeleteEntityAsync(record.PartitionKey, record.RowKey, ETag.All, ct);
-                continue;
-            }
-            var envelope = record.GetBinary("Message");
-            var body = queue.MessageFor(environment, internalId, record.GetString("Name"), envelope, record.GetString("Blob"), envelope?.Length ?? 0);
-            switch (record.GetString("State"))
-            {
-                case RecordState.Pending:
-                    var queues = record.GetString("Queues").Split(',', StringSplitOptions.RemoveEmptyEntries);
-                    await queue.SendAsync(queues.Select(q => (q, body)), ct);
-                    sent++;
-                    break;
-                case RecordState.Scheduled:
-                    await scheduler.EnsurePlacedAsync(environment, record, body, ct);
-                    sent++;
-                    break;
-            }
+            chunk.Add(record);
+            if (chunk.Count < ChunkSize) continue;
+            sent += await RepairChunkAsync(environment, chunk, ct);
+            if (!await RecordProgressAsync(row, chunk[^1].RowKey, ct)) return sent;
+            chunk.Clear();
         }
-        await storage.Outbox.DeleteEntityAsync(row.PartitionKey, row.RowKey, row.ETag, ct);
+        if (chunk.Count > 0) sent += await RepairChunkAsync(environment, chunk, ct);
+        try
+        {
+            await storage.Outbox.DeleteEntityAsync(row.PartitionKey, row.RowKey, row.ETag, ct);
+        }
+        catch (RequestFailedException ex) when (ex.Status is 404 or 412)
+        {
+            // Removed by the request itself after all, or taken over by another pass.
+        }
         logger.LogWarning("Repaired an interrupted request: {Count} events sent from outbox row {Nonce}", sent, nonce);
         return sent;
+    }
+
+    private async Task<int> RepairChunkAsync(string environment, List<TableEntity> records, CancellationToken ct)
+    {
+        var sent = 0;
+        await Parallel.ForEachAsync(records, new ParallelOptions { MaxDegreeOfParallelism = 16, CancellationToken = ct }, async (record, token) =>
+        {
+            if (await RepairRecordAsync(environment, record, token)) Interlocked.Increment(ref sent);
+        });
+        return sent;
+    }
+
+    private async Task<bool> RepairRecordAsync(string environment, TableEntity record, CancellationToken ct)
+    {
+        var internalId = RecordKeys.InternalIdOf(record.RowKey);
+        if (record.GetString("Id") is { } id && !await HoldsClaimAsync(environment, id, internalId, record.GetInt64("ReceivedAt"), ct))
+        {
+            // Another event won the key: this record was never acknowledged.
+            await storage.Events.DeleteEntityAsync(record.PartitionKey, record.RowKey, ETag.All, ct);
+            return false;
+        }
+        var envelope = record.GetBinary("Message");
+        var body = queue.MessageFor(environment, internalId, record.GetString("Name"), envelope, record.GetString("Blob"), envelope?.Length ?? 0);
+        switch (record.GetString("State"))
+        {
+            case RecordState.Pending:
+                var queues = record.GetString("Queues").Split(',', StringSplitOptions.RemoveEmptyEntries);
+                await queue.SendAsync(queues.Select(q => (q, body)), ct);
+                return true;
+            case RecordState.Scheduled:
+                await scheduler.EnsurePlacedAsync(environment, record, body, ct);
+                return true;
+            default:
+                return false;
+        }
+    }
+
+    /// <summary>False when another pass has taken the row over meanwhile (it continues from here).</summary>
+    private async Task<bool> RecordProgressAsync(TableEntity row, string lastRowKey, CancellationToken ct)
+    {
+        var progress = new TableEntity(row.PartitionKey, row.RowKey) { ["Done"] = lastRowKey };
+        try
+        {
+            var response = await storage.Outbox.UpdateEntityAsync(progress, row.ETag, TableUpdateMode.Merge, ct);
+            row.ETag = response.Headers.ETag ?? row.ETag;
+            return true;
+        }
+        catch (RequestFailedException ex) when (ex.Status is 404 or 412)
+        {
+            return false;
+        }
     }
 
     private async Task<bool> HoldsClaimAsync(string environment, string id, string internalId, long? receivedAt, CancellationToken ct)
