@@ -37,6 +37,8 @@ public static class ServiceCollectionExtensions
         services.AddSingleton<StorageAccount>();
         services.AddSingleton(provider => provider.GetRequiredService<StorageAccount>().Tables);
         services.AddEventIngestEncryption(isProductionHost);
+        services.AddSingleton<Outbox>();
+        services.AddHostedService(provider => provider.GetRequiredService<Outbox>());
         services.AddSingleton<EventStore>();
         services.AddSingleton<EventQueue>();
         services.AddSingleton<QueueRouter>();

@@ -3,7 +3,6 @@ using System.Runtime.InteropServices;
 using EventIngest.Encryption;
 using EventIngest.Scheduling;
 using EventIngest.Storage;
-using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
 namespace EventIngest.Ingest;
@@ -11,20 +10,21 @@ namespace EventIngest.Ingest;
 /// <summary>
 /// Seals each event's <c>user</c>, then stores and enqueues the validated events of one request:
 /// outbox row → large envelopes to blobs → records (seed-keyed ones claim their key) →
-/// caller-key claims → queue messages (scheduled ones delayed or parked) → outbox row removed.
+/// caller-key claims → queue messages (scheduled ones delayed or parked) → answer; the outbox row
+/// is removed afterwards, off the request's path (see <see cref="Outbox"/>).
 /// Once the outbox row exists, a crash at any later point is finished by <see cref="OutboxRepair"/>,
 /// so an acknowledged event always reaches its queue. See docs/architecture.md.
 /// </summary>
 public sealed class IngestPipeline(
     StorageAccount storage,
+    Outbox outbox,
     EventStore store,
     EventQueue queue,
     Scheduler scheduler,
     UserDataProtector protector,
     QueueRouter router,
     IOptions<IngestOptions> options,
-    IOptions<RepairOptions> repairOptions,
-    ILogger<IngestPipeline> logger)
+    IOptions<RepairOptions> repairOptions)
 {
     private readonly IngestOptions _options = options.Value;
     // The request must have written everything it acknowledges well before the repair job may
@@ -39,7 +39,7 @@ public sealed class IngestPipeline(
 
         var batch = await PrepareAsync(environment, headerSeed ?? IdSeed.Random(receivedAt), events, receivedAt, ct);
 
-        await store.OpenOutboxAsync(batch, ct);
+        await outbox.OpenAsync(batch, ct);
         await queue.StoreLargeAsync(environment, batch.Events.Where(e => !e.IsDuplicate), ct);
         CheckDeadline(started);
         await store.WriteRecordsAsync(batch, ct);
@@ -51,15 +51,8 @@ public sealed class IngestPipeline(
             queue.SendAsync(environment, accepted.Where(e => e.Due is null), ct),
             scheduler.PlaceAsync(environment, accepted.Where(e => e.Due is not null).Select(e => ToScheduled(batch, e)).ToList(), ct));
 
-        try
-        {
-            await store.CloseOutboxAsync(batch, ct);
-        }
-        catch (Exception ex) when (StorageErrors.IsTransient(ex))
-        {
-            // Everything is delivered; the repair job will find the row and resend (at least once).
-            logger.LogWarning(ex, "Could not remove outbox row {Nonce}; the repair job will complete it", batch.Nonce);
-        }
+        // Everything is on its queues: the answer goes out now, the outbox row is removed after it.
+        outbox.Finish(batch);
 
         var outcomes = new EventOutcome[batch.Events.Count];
         foreach (var e in batch.Events) outcomes[e.Index] = e.ToOutcome();

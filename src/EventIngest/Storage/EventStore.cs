@@ -9,8 +9,8 @@ using Microsoft.Extensions.Options;
 namespace EventIngest.Storage;
 
 /// <summary>
-/// Table Storage side of ingestion: the outbox row that guarantees delivery, the event records,
-/// and the idempotency claims. Every write that decides "first wins" is a conditional insert
+/// Table Storage side of ingestion: the event records and the idempotency claims (the outbox row
+/// that guarantees delivery is <see cref="Outbox"/>). Every write that decides "first wins" is a conditional insert
 /// (AddEntity fails with 409 when the row exists), never a read followed by a write.
 /// </summary>
 public sealed class EventStore(StorageAccount storage, IOptions<IngestOptions> ingestOptions, TimeProvider time)
@@ -18,13 +18,8 @@ public sealed class EventStore(StorageAccount storage, IOptions<IngestOptions> i
     private const int MaxTransactionActions = 100;
     // Transactions are capped at 4 MiB; binary properties travel base64-encoded.
     private const int MaxTransactionPayload = 2_500_000;
-    private const int OutboxShards = 8;
 
     private readonly TimeSpan _window = ingestOptions.Value.IdempotencyWindow;
-
-    public static string OutboxPartitionFor(long millis, string nonce) =>
-        DateTimeOffset.FromUnixTimeMilliseconds(millis).UtcDateTime.ToString("yyyyMMddHHmm", CultureInfo.InvariantCulture)
-        + "-" + (nonce[^1] % OutboxShards).ToString(CultureInfo.InvariantCulture);
 
     /// <summary>Claim rows live in one of 16 partitions chosen by the key's hash; the row key is the hash.</summary>
     public static (string Partition, string Row) ClaimKeyFor(string environment, string id)
@@ -33,40 +28,6 @@ public sealed class EventStore(StorageAccount storage, IOptions<IngestOptions> i
         SHA256.HashData(Encoding.UTF8.GetBytes(environment + "\n" + id), hash);
         var row = Convert.ToBase64String(hash).TrimEnd('=').Replace('+', '-').Replace('/', '_');
         return ((hash[0] & 0xF).ToString("x", CultureInfo.InvariantCulture), row);
-    }
-
-    // ---- outbox ---------------------------------------------------------------------------
-
-    /// <summary>Written before any record: while it exists, the repair job owns completing the request.</summary>
-    public async Task OpenOutboxAsync(IngestBatch batch, CancellationToken ct)
-    {
-        var entity = new TableEntity(OutboxPartitionFor(batch.ReceivedAt, batch.Nonce), batch.Nonce)
-        {
-            ["Env"] = batch.Environment,
-            ["RecordPartition"] = batch.RecordPartition,
-            ["Count"] = batch.Events.Count,
-            ["Created"] = batch.ReceivedAt,
-        };
-        try
-        {
-            await storage.Outbox.AddEntityAsync(entity, ct);
-        }
-        catch (RequestFailedException ex) when (ex.Status == 409)
-        {
-            // The nonce is unique to this request: a conflict is our own insert, retried by the SDK.
-        }
-    }
-
-    public async Task CloseOutboxAsync(IngestBatch batch, CancellationToken ct)
-    {
-        try
-        {
-            await storage.Outbox.DeleteEntityAsync(OutboxPartitionFor(batch.ReceivedAt, batch.Nonce), batch.Nonce, ETag.All, ct);
-        }
-        catch (RequestFailedException ex) when (ex.Status == 404)
-        {
-            // Already gone: a retried delete whose first attempt landed.
-        }
     }
 
     // ---- records --------------------------------------------------------------------------

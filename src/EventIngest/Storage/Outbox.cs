@@ -1,0 +1,234 @@
+using System.Globalization;
+using Azure;
+using Azure.Data.Tables;
+using EventIngest.Ingest;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+
+namespace EventIngest.Storage;
+
+/// <summary>
+/// The outbox row of each request. It is written before any record; while it exists, the repair
+/// job owns completing the request (<see cref="OutboxRepair"/>).
+/// <para>
+/// Removing the row of a finished request is not on the request's path. The request is answered
+/// as soon as its messages are sent, and its row is deleted in the same transaction as the next
+/// row this instance opens in the same partition (each instance writes to one shard of each
+/// minute), or on its own after <see cref="FlushAfter"/> when no request follows. Under steady
+/// load the removal therefore costs no request of its own. A crash before the removal makes the
+/// repair job send the request's events again: at least once, never lost.
+/// </para>
+/// </summary>
+public sealed class Outbox(StorageAccount storage, ILogger<Outbox> logger) : BackgroundService
+{
+    public const int Shards = 8;
+    private const int MaxTransactionActions = 100;
+
+    /// <summary>How long a finished row waits for a following request to carry its delete.</summary>
+    public static readonly TimeSpan FlushAfter = TimeSpan.FromMilliseconds(200);
+
+    private readonly int _shard = Random.Shared.Next(Shards);
+    private readonly Lock _gate = new();
+    // Rows of finished requests not yet deleted, by partition, oldest first.
+    private readonly Dictionary<string, List<Finished>> _finished = new(StringComparer.Ordinal);
+
+    private readonly record struct Finished(string Row, long Since);
+
+    /// <summary>Outbox partitions are a minute and a shard: the repair job reads whole minutes older than its cutoff.</summary>
+    public static string PartitionFor(long millis, int shard) =>
+        MinuteOf(millis) + "-" + shard.ToString(CultureInfo.InvariantCulture);
+
+    public static string MinuteOf(long millis) =>
+        DateTimeOffset.FromUnixTimeMilliseconds(millis).UtcDateTime.ToString("yyyyMMddHHmm", CultureInfo.InvariantCulture);
+
+    /// <summary>Rows of finished requests waiting to be deleted.</summary>
+    public int Waiting
+    {
+        get
+        {
+            lock (_gate) return _finished.Values.Sum(f => f.Count);
+        }
+    }
+
+    /// <summary>Writes the request's row, together with deletes of finished rows of the same partition.</summary>
+    public async Task OpenAsync(IngestBatch batch, CancellationToken ct)
+    {
+        var partition = PartitionOf(batch);
+        var row = new TableEntity(partition, batch.Nonce)
+        {
+            ["Env"] = batch.Environment,
+            ["RecordPartition"] = batch.RecordPartition,
+            ["Count"] = batch.Events.Count,
+            ["Created"] = batch.ReceivedAt,
+        };
+        var riders = Take(partition, MaxTransactionActions - 1, olderThan: long.MaxValue);
+        try
+        {
+            await InsertAsync(row, riders, ct);
+        }
+        catch
+        {
+            Return(partition, riders);
+            throw;
+        }
+    }
+
+    /// <summary>The request is complete: its row is deleted later, off the request's path.</summary>
+    public void Finish(IngestBatch batch)
+    {
+        var partition = PartitionOf(batch);
+        lock (_gate)
+        {
+            if (!_finished.TryGetValue(partition, out var rows)) _finished[partition] = rows = [];
+            rows.Add(new Finished(batch.Nonce, Environment.TickCount64));
+        }
+    }
+
+    /// <summary>Deletes every waiting row now (tests, benchmarks and shutdown).</summary>
+    public Task FlushAsync(CancellationToken ct = default) => FlushAsync(long.MaxValue, ct);
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        using var timer = new PeriodicTimer(FlushAfter / 2);
+        try
+        {
+            while (await timer.WaitForNextTickAsync(stoppingToken))
+            {
+                await FlushAsync(Environment.TickCount64 - (long)FlushAfter.TotalMilliseconds, stoppingToken);
+            }
+        }
+        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+        {
+        }
+
+        // The host is stopping and has stopped taking requests: delete what is left, briefly.
+        using var last = new CancellationTokenSource(TimeSpan.FromSeconds(5));
+        try
+        {
+            await FlushAsync(last.Token);
+        }
+        catch (Exception ex) when (ex is OperationCanceledException || StorageErrors.IsTransient(ex))
+        {
+            logger.LogWarning("{Count} finished outbox rows were left for the repair job at shutdown", Waiting);
+        }
+    }
+
+    private string PartitionOf(IngestBatch batch) => PartitionFor(batch.ReceivedAt, _shard);
+
+    private async Task FlushAsync(long finishedBefore, CancellationToken ct)
+    {
+        string[] partitions;
+        lock (_gate) partitions = [.. _finished.Keys];
+        foreach (var partition in partitions)
+        {
+            while (Take(partition, MaxTransactionActions, finishedBefore) is { Count: > 0 } rows)
+            {
+                try
+                {
+                    await DeleteAsync(partition, rows, ct);
+                }
+                catch (Exception ex) when (StorageErrors.IsTransient(ex) || ex is OperationCanceledException)
+                {
+                    Return(partition, rows);
+                    if (ex is OperationCanceledException) throw;
+                    logger.LogWarning(ex, "Could not delete {Count} finished outbox rows; trying again shortly", rows.Count);
+                    return;
+                }
+            }
+        }
+    }
+
+    private async Task InsertAsync(TableEntity row, List<string> riders, CancellationToken ct)
+    {
+        while (true)
+        {
+            if (riders.Count == 0)
+            {
+                try
+                {
+                    await storage.Outbox.AddEntityAsync(row, ct);
+                }
+                catch (RequestFailedException ex) when (ex.Status == 409)
+                {
+                    // The nonce is unique to this request: a conflict is our own insert, retried by the SDK.
+                }
+                return;
+            }
+            try
+            {
+                await storage.Outbox.SubmitTransactionAsync(
+                    [new TableTransactionAction(TableTransactionActionType.Add, row), .. riders.Select(DeleteAction(row.PartitionKey))], ct);
+                return;
+            }
+            catch (TableTransactionFailedException ex) when (ex.Status == 409 && ex.FailedTransactionActionIndex is null or 0)
+            {
+                return; // our own transaction, retried by the SDK after it had landed
+            }
+            catch (TableTransactionFailedException ex) when (ex.Status == 404)
+            {
+                // A finished row is gone already (its delete was retried, or the repair job took it).
+                if (ex.FailedTransactionActionIndex is int index && index > 0) riders.RemoveAt(index - 1);
+                else riders.Clear();
+            }
+        }
+    }
+
+    private async Task DeleteAsync(string partition, List<string> rows, CancellationToken ct)
+    {
+        while (rows.Count > 0)
+        {
+            try
+            {
+                await storage.Outbox.SubmitTransactionAsync(rows.Select(DeleteAction(partition)), ct);
+                return;
+            }
+            catch (TableTransactionFailedException ex) when (ex.Status == 404)
+            {
+                if (ex.FailedTransactionActionIndex is int index) rows.RemoveAt(index);
+                else
+                {
+                    foreach (var row in rows) await DeleteOneAsync(partition, row, ct);
+                    return;
+                }
+            }
+        }
+    }
+
+    private async Task DeleteOneAsync(string partition, string row, CancellationToken ct)
+    {
+        try
+        {
+            await storage.Outbox.DeleteEntityAsync(partition, row, ETag.All, ct);
+        }
+        catch (RequestFailedException ex) when (ex.Status == 404)
+        {
+        }
+    }
+
+    private static Func<string, TableTransactionAction> DeleteAction(string partition) =>
+        row => new TableTransactionAction(TableTransactionActionType.Delete, new TableEntity(partition, row), ETag.All);
+
+    private List<string> Take(string partition, int max, long olderThan)
+    {
+        lock (_gate)
+        {
+            if (!_finished.TryGetValue(partition, out var rows)) return [];
+            var count = 0;
+            while (count < rows.Count && count < max && rows[count].Since < olderThan) count++;
+            var taken = rows.Take(count).Select(r => r.Row).ToList();
+            rows.RemoveRange(0, count);
+            if (rows.Count == 0) _finished.Remove(partition);
+            return taken;
+        }
+    }
+
+    private void Return(string partition, List<string> rows)
+    {
+        if (rows.Count == 0) return;
+        lock (_gate)
+        {
+            if (!_finished.TryGetValue(partition, out var waiting)) _finished[partition] = waiting = [];
+            waiting.InsertRange(0, rows.Select(r => new Finished(r, 0)));
+        }
+    }
+}
