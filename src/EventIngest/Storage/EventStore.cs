@@ -70,11 +70,13 @@ public sealed class EventStore(StorageAccount storage, IOptions<IngestOptions> i
         {
             try
             {
-                await storage.Events.SubmitTransactionAsync(chunk.Select(e => new TableTransactionAction(TableTransactionActionType.Add, RecordEntity(batch, e))), ct);
+                // A single record is a plain insert: the same guarantee, a lighter request than a batch.
+                if (chunk.Count == 1) await storage.Events.AddEntityAsync(RecordEntity(batch, chunk[0]), ct);
+                else await storage.Events.SubmitTransactionAsync(chunk.Select(e => new TableTransactionAction(TableTransactionActionType.Add, RecordEntity(batch, e))), ct);
                 foreach (var e in chunk) e.RecordWritten = true;
                 return;
             }
-            catch (TableTransactionFailedException ex) when (ex.Status == 409)
+            catch (RequestFailedException ex) when (ex.Status == 409)
             {
                 var existing = await ReadRecordsAsync(batch.RecordPartition, chunk.Select(e => e.InternalId), ct);
                 var rest = new List<PendingEvent>(chunk.Count);
@@ -163,10 +165,11 @@ public sealed class EventStore(StorageAccount storage, IOptions<IngestOptions> i
         {
             try
             {
-                await storage.Idempotency.SubmitTransactionAsync(chunk.Select(c => new TableTransactionAction(TableTransactionActionType.Add, ClaimEntity(batch, c.Event, c.Key))), ct);
+                if (chunk.Count == 1) await storage.Idempotency.AddEntityAsync(ClaimEntity(batch, chunk[0].Event, chunk[0].Key), ct);
+                else await storage.Idempotency.SubmitTransactionAsync(chunk.Select(c => new TableTransactionAction(TableTransactionActionType.Add, ClaimEntity(batch, c.Event, c.Key))), ct);
                 return orphans;
             }
-            catch (TableTransactionFailedException ex) when (ex.Status == 409)
+            catch (RequestFailedException ex) when (ex.Status == 409)
             {
                 var rest = new List<(PendingEvent, (string, string))>(chunk.Count);
                 var found = await ReadClaimsAsync(chunk[0].Key.Partition, chunk.Select(c => c.Key.Row), ct);
