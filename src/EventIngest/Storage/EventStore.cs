@@ -156,6 +156,22 @@ public sealed class EventStore(StorageAccount storage, IOptions<IngestOptions> i
             lock (orphans) orphans.AddRange(lost);
         });
         if (orphans.Count > 0) await DeleteOrphansAsync(batch, orphans, ct);
+        await AdoptAsync(batch, batch.Events.Where(e => e.RecordExisted && !e.IsDuplicate).ToList(), ct);
+    }
+
+    /// <summary>
+    /// A retry that finds its event's record written by an earlier attempt (which died before
+    /// claiming the key) and then wins the claim sends the event itself; it takes the record over
+    /// (<c>Writer</c>), so the repair of the earlier attempt does not send it a second time, and
+    /// its own repair does if this attempt dies too.
+    /// </summary>
+    private async Task AdoptAsync(IngestBatch batch, List<PendingEvent> adopted, CancellationToken ct)
+    {
+        foreach (var chunk in adopted.Chunk(MaxTransactionActions))
+        {
+            await storage.Events.SubmitTransactionAsync(chunk.Select(e => new TableTransactionAction(
+                TableTransactionActionType.UpdateMerge, new TableEntity(batch.RecordPartition, RecordKeys.Row(e.InternalId)) { ["Writer"] = batch.Nonce }, ETag.All)), ct);
+        }
     }
 
     private async Task<List<PendingEvent>> ClaimChunkAsync(IngestBatch batch, List<(PendingEvent Event, (string Partition, string Row) Key)> chunk, CancellationToken ct)
