@@ -23,10 +23,11 @@ public sealed class OutboxRepair(StorageAccount storage, EventQueue queue, Sched
     {
         await storage.EnsureCreatedAsync(ct);
         var now = time.GetUtcNow().ToUnixTimeMilliseconds();
-        // Rows of a minute bucket earlier than (now - RepairAfter)'s bucket are all at least RepairAfter old.
-        var cutoff = Outbox.MinuteOf(now - (long)_after.TotalMilliseconds);
+        // Partitions are minutes: every one up to the minute of the cutoff, rows created before it.
+        var cutoff = now - (long)_after.TotalMilliseconds;
+        var lastPartition = Outbox.MinuteOf(cutoff) + "~";
         var repaired = 0;
-        await foreach (var row in storage.Outbox.QueryAsync<TableEntity>(TableClient.CreateQueryFilter($"PartitionKey lt {cutoff}"), maxPerPage: 100, cancellationToken: ct))
+        await foreach (var row in storage.Outbox.QueryAsync<TableEntity>(TableClient.CreateQueryFilter($"PartitionKey lt {lastPartition} and Created lt {cutoff}"), maxPerPage: 100, cancellationToken: ct))
         {
             if (!await TakeAsync(row, ct)) continue;
             repaired += await RepairAsync(row, ct);

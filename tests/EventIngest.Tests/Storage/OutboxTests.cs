@@ -97,9 +97,63 @@ public sealed class OutboxTests(AzuriteFixture azurite)
         Assert.Empty(await host.RowsAsync(host.Storage.Outbox));
     }
 
-    private static IngestBatch Batch()
+    [Fact]
+    public async Task ARetryThatClaimsAKeyTheFirstAttemptDiedBeforeClaimingTakesTheRecordOver()
     {
-        var now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+        var time = new ShiftedTime();
+        await using var host = await TestHost.StartAsync(azurite.ConnectionString, azurite.NewStorageNamePrefix(), services: s => s.AddSingleton<TimeProvider>(time));
+        var headers = new Dictionary<string, string> { [IdSeed.HeaderName] = "1743130137367,eii2YKXRVTJPuA==" };
+        const string body = """[{"name":"app/order.placed","id":"order-1"}]""";
+        Assert.Equal(HttpStatusCode.OK, (await host.SendAsync(body, headers: headers)).StatusCode);
+
+        // Make it the state a first attempt leaves when it dies between its record and its claim:
+        // the record and the outbox row, no claim, nothing sent.
+        var record = Assert.Single(await host.RowsAsync(host.Storage.Events));
+        var firstWriter = record.GetString("Writer");
+        var claim = Assert.Single(await host.RowsAsync(host.Storage.Idempotency));
+        await host.Storage.Idempotency.DeleteEntityAsync(claim.PartitionKey, claim.RowKey);
+        Assert.Single(await host.ReceiveAllAsync());
+        var created = record.GetInt64("ReceivedAt")!.Value;
+        await host.Storage.Outbox.AddEntityAsync(new TableEntity(Outbox.PartitionFor(created, 0), firstWriter)
+        {
+            ["Env"] = "dev", ["RecordPartition"] = record.PartitionKey, ["Count"] = 1, ["Created"] = created,
+        });
+
+        // The client's retry claims the key and sends the event itself.
+        var retry = await TestHost.JsonAsync(await host.SendAsync(body, headers: headers));
+        Assert.Equal("accepted", retry.GetProperty("events")[0].GetProperty("outcome").GetString());
+        Assert.NotEqual(firstWriter, Assert.Single(await host.RowsAsync(host.Storage.Events)).GetString("Writer"));
+
+        // The first attempt's repair then finds nothing of its own left to send.
+        await host.Services.GetRequiredService<Outbox>().FlushAsync(); // the retry's own row, finished
+        time.Offset = TimeSpan.FromMinutes(3);
+        Assert.Equal(0, await host.Services.GetRequiredService<Jobs>().RepairOutboxAsync(default));
+        Assert.Single(await host.ReceiveAllAsync());
+        Assert.Empty(await host.RowsAsync(host.Storage.Outbox));
+    }
+
+    [Fact]
+    public async Task TheRepairTakesARowOverAsSoonAsItIsRepairAfterOld()
+    {
+        var time = new ShiftedTime();
+        await using var host = await TestHost.StartAsync(azurite.ConnectionString, azurite.NewStorageNamePrefix(), services: s => s.AddSingleton<TimeProvider>(time));
+        await host.Storage.EnsureCreatedAsync(default);
+        var now = time.GetUtcNow().ToUnixTimeMilliseconds();
+        var batch = Batch(now);
+        await new Outbox(host.Storage, NullLogger<Outbox>.Instance).OpenAsync(batch, default);
+        var jobs = host.Services.GetRequiredService<Jobs>();
+
+        time.Offset = TimeSpan.FromSeconds(50); // RepairAfter is a minute
+        Assert.Equal(0, await jobs.RepairOutboxAsync(default));
+        Assert.Single(await Rows(host.Storage));
+        time.Offset = TimeSpan.FromSeconds(61); // whatever minute the row was written in
+        Assert.Equal(0, await jobs.RepairOutboxAsync(default)); // no records: nothing to send, the row is removed
+        Assert.Empty(await Rows(host.Storage));
+    }
+
+    private static IngestBatch Batch(long? at = null)
+    {
+        var now = at ?? DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
         var id = Ulid.NewUlid(now);
         return new IngestBatch { Environment = "dev", Nonce = Ulid.NewUlid(now), ReceivedAt = now, RecordPartition = RecordKeys.Partition("dev", id), Events = [] };
     }
