@@ -27,7 +27,10 @@ public sealed class Outbox(StorageAccount storage, ILogger<Outbox> logger) : Bac
     /// <summary>How long a finished row waits for a following request to carry its delete.</summary>
     public static readonly TimeSpan FlushAfter = TimeSpan.FromMilliseconds(200);
 
+    private static readonly TimeSpan RetryPause = TimeSpan.FromSeconds(5);
+
     private readonly int _shard = Random.Shared.Next(Shards);
+    private long _pausedUntil;
     private readonly Lock _gate = new();
     // Rows of finished requests not yet deleted, by partition, oldest first.
     private readonly Dictionary<string, List<Finished>> _finished = new(StringComparer.Ordinal);
@@ -94,6 +97,7 @@ public sealed class Outbox(StorageAccount storage, ILogger<Outbox> logger) : Bac
         {
             while (await timer.WaitForNextTickAsync(stoppingToken))
             {
+                if (Environment.TickCount64 < _pausedUntil) continue;
                 await FlushAsync(Environment.TickCount64 - (long)FlushAfter.TotalMilliseconds, stoppingToken);
             }
         }
@@ -131,7 +135,9 @@ public sealed class Outbox(StorageAccount storage, ILogger<Outbox> logger) : Bac
                 {
                     Return(partition, rows);
                     if (ex is OperationCanceledException) throw;
-                    logger.LogWarning(ex, "Could not delete {Count} finished outbox rows; trying again shortly", rows.Count);
+                    // Storage is failing: wait before the next attempt rather than retry every tick.
+                    _pausedUntil = Environment.TickCount64 + (long)RetryPause.TotalMilliseconds;
+                    logger.LogWarning(ex, "Could not delete {Count} finished outbox rows; trying again in {Pause}", rows.Count, RetryPause);
                     return;
                 }
             }
