@@ -10,6 +10,12 @@ switch (command)
     case "cost":
         await CostBench.RunAsync();
         break;
+    case "inproc":
+        InProcessBench.Run(quick: args.Contains("--quick"));
+        break;
+    case "kv":
+        await KeyVaultOpsBench.RunAsync();
+        break;
     case "peek":
         // peek <queue port> [queue]: the first messages on a queue of the local host's Azurite.
         var queues = new Azure.Storage.Queues.QueueClient(
@@ -22,6 +28,9 @@ switch (command)
             EventIngest benchmarks (figures and commands are recorded in docs/benchmarks.md)
               release [count]   scheduled release on the local host: throughput and due → visible latency
               cost              storage requests per accepted event, by request shape
+              inproc [--quick]  CPU time and allocations per event (parse, seal user, build message) vs JsonDocument.Parse;
+                                --quick: only the interleaved in-process check, without BenchmarkDotNet
+              kv                Key Vault operations per 10,000 events, new and steady state
               peek <port> [q]   print the messages waiting on a queue of the local host's Azurite
             """);
         break;

@@ -90,6 +90,12 @@ public sealed class UserDataProtector
     {
         ValidateEnvironment(environment);
         ArgumentNullException.ThrowIfNull(users);
+        if (users.Count == 1)
+        {
+            // A request of one event needs none of the bookkeeping below, which costs more than sealing one small object.
+            return [await SealAsync(environment, users[0].InternalId, users[0].UserJson, cancellationToken)];
+        }
+
         var environmentKeys = await _keys.GetEnvironmentKeysAsync(environment, cancellationToken);
 
         var subjects = ArrayPool<UInt128?>.Shared.Rent(users.Count);

@@ -224,7 +224,8 @@ public static class EventParser
             errors.Add(new FieldError(index, "name", "name is empty"));
             return null;
         }
-        if (text.EnumerateRunes().Count() > MaxNameLength)
+        // A name has no more characters (runes) than UTF-16 units, so only a long one needs counting.
+        if (text.Length > MaxNameLength && CountRunes(text) > MaxNameLength)
         {
             errors.Add(new FieldError(index, "name", $"name is longer than {MaxNameLength} characters"));
             return null;
@@ -248,12 +249,24 @@ public static class EventParser
         return element;
     }
 
+    private static int CountRunes(string text)
+    {
+        var count = 0;
+        foreach (var _ in text.EnumerateRunes()) count++;
+        return count;
+    }
+
     /// <summary>Sealing names the person by the decoded <c>external_id</c>: it must decode (throws when it cannot).</summary>
     private static void DecodeExternalId(JsonElement user)
     {
         foreach (var property in user.EnumerateObject())
         {
-            if (property.NameEquals("external_id") && property.Value.ValueKind == JsonValueKind.String) _ = property.Value.GetString();
+            // Without escapes the body's bytes are already checked UTF-8, which always decodes.
+            if (property.NameEquals("external_id") && property.Value.ValueKind == JsonValueKind.String
+                && JsonMarshal.GetRawUtf8Value(property.Value).IndexOf((byte)'\\') >= 0)
+            {
+                _ = property.Value.GetString();
+            }
         }
     }
 
@@ -289,6 +302,9 @@ public static class EventParser
 
     private static bool HasInngestKey(JsonElement data)
     {
+        // A key named _inngest is written out literally or with escapes; data with neither has none.
+        var raw = JsonMarshal.GetRawUtf8Value(data);
+        if (raw.IndexOf("_inngest"u8) < 0 && raw.IndexOf((byte)'\\') < 0) return false;
         foreach (var property in data.EnumerateObject())
         {
             if (property.NameEquals("_inngest")) return true;

@@ -18,28 +18,30 @@ public static class EventMessage
     public const int InlineLimit = 48_000;
 
     [ThreadStatic] private static ArrayBufferWriter<byte>? t_buffer;
+    [ThreadStatic] private static Utf8JsonWriter? t_writer;
 
     /// <param name="sealedUser">The event's <c>user</c> object, sealed (see docs/encryption.md); never the plain object.</param>
     public static byte[] Build(string internalId, string environment, ParsedEvent e, string sealedUser, long receivedAt)
     {
         var buffer = t_buffer ??= new ArrayBufferWriter<byte>(4096);
         buffer.ResetWrittenCount();
-        using (var w = new Utf8JsonWriter(buffer, new JsonWriterOptions { SkipValidation = true }))
-        {
-            w.WriteStartObject();
-            w.WriteNumber("format"u8, Format);
-            w.WriteString("internal_id"u8, internalId);
-            w.WriteString("env"u8, environment);
-            w.WriteString("name"u8, e.Name);
-            if (e.Id is null) w.WriteNull("id"u8); else w.WriteString("id"u8, e.Id);
-            w.WritePropertyName("data"u8);
-            WriteData(w, e);
-            w.WriteString("user"u8, sealedUser);
-            w.WriteNumber("ts"u8, e.Ts);
-            if (e.V is null) w.WriteNull("v"u8); else w.WriteString("v"u8, e.V);
-            w.WriteNumber("received_at"u8, receivedAt);
-            w.WriteEndObject();
-        }
+        // One writer per thread, reset for each message: Reset also clears what a failed call left behind.
+        var w = t_writer ??= new Utf8JsonWriter(buffer, new JsonWriterOptions { SkipValidation = true });
+        w.Reset(buffer);
+        w.WriteStartObject();
+        w.WriteNumber("format"u8, Format);
+        w.WriteString("internal_id"u8, internalId);
+        w.WriteString("env"u8, environment);
+        w.WriteString("name"u8, e.Name);
+        if (e.Id is null) w.WriteNull("id"u8); else w.WriteString("id"u8, e.Id);
+        w.WritePropertyName("data"u8);
+        WriteData(w, e);
+        w.WriteString("user"u8, sealedUser);
+        w.WriteNumber("ts"u8, e.Ts);
+        if (e.V is null) w.WriteNull("v"u8); else w.WriteString("v"u8, e.V);
+        w.WriteNumber("received_at"u8, receivedAt);
+        w.WriteEndObject();
+        w.Flush();
         return buffer.WrittenSpan.ToArray();
     }
 

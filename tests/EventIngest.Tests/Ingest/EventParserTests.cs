@@ -173,6 +173,39 @@ public class EventParserTests
     }
 
     [Fact]
+    public void InngestKeyWrittenWithAnEscapeIsRemovedFromDataInTheMessage()
+    {
+        using var result = Parse("{\"name\":\"app/x\",\"data\":{\"a\":1,\"\\u005finngest\":{\"x\":1}}}");
+        var e = Assert.Single(result.Events);
+        Assert.True(e.DataHasInngestKey);
+        var message = EventMessage.Build("01JQDAE4RQF8MBCR55T5AK4KXS", "production", e, "sealed", Now);
+        using var doc = JsonDocument.Parse(message);
+        Assert.Equal("{\"a\":1}", doc.RootElement.GetProperty("data").GetRawText());
+    }
+
+    [Fact]
+    public void NameLengthCountsCharactersNotUtf16Units()
+    {
+        var emoji = "\U0001F600";
+        using var longest = Parse("{\"name\":\"" + string.Concat(Enumerable.Repeat(emoji, 256)) + "\"}");
+        using var tooLong = Parse("{\"name\":\"" + string.Concat(Enumerable.Repeat(emoji, 257)) + "\"}");
+
+        Assert.True(longest.IsValid);
+        Assert.Contains(tooLong.Errors, error => error.Message.Contains("longer than 256", StringComparison.Ordinal));
+    }
+
+    [Theory]
+    [InlineData("\"user-1\"", true)]
+    [InlineData("\"user-\\u0031\"", true)]
+    [InlineData("\"user-\\ud800\"", false)]
+    public void ExternalIdMustDecode(string externalId, bool valid)
+    {
+        using var result = Parse("{\"name\":\"app/x\",\"user\":{\"external_id\":" + externalId + "}}");
+
+        Assert.Equal(valid, result.IsValid);
+    }
+
+    [Fact]
     public void MessageCarriesTheEnvelopeFields()
     {
         using var result = Parse("{\"name\":\"app/x\",\"id\":\"k\",\"ts\":1750000000001,\"v\":\"1\"}");
