@@ -9,14 +9,15 @@ namespace EventIngest.Storage;
 /// <summary>
 /// Completes requests that died after writing their outbox row: every record such a request
 /// wrote is claimed (if it has a caller key) and sent to its queues (a scheduled one put back in
-/// place unless it already is), then the row is removed. Records are sent 16 at a time, in chunks of
-/// 100 whose completion is noted on the row, so a pass that dies part-way is resumed, not repeated.
+/// place unless it already is), then the row is removed. Records go in chunks of 16, sent at once;
+/// each finished chunk is noted on the row, so a pass that dies part-way is resumed, not repeated.
 /// A pass with nothing stuck costs one query. Two passes never work on the same row: each takes
 /// a row by updating it with its ETag first.
 /// </summary>
 public sealed class OutboxRepair(StorageAccount storage, EventQueue queue, Scheduler scheduler, IOptions<RepairOptions> options, TimeProvider time, ILogger<OutboxRepair> logger)
 {
-    private const int ChunkSize = 100;
+    // One round of parallel sends, then one merge on the row: a pass killed mid-way repeats at most this many.
+    private const int ChunkSize = 16;
     private readonly TimeSpan _after = options.Value.RepairAfter;
 
     public async Task<int> RunOnceAsync(CancellationToken ct)
@@ -86,7 +87,7 @@ public sealed class OutboxRepair(StorageAccount storage, EventQueue queue, Sched
     private async Task<int> RepairChunkAsync(string environment, List<TableEntity> records, CancellationToken ct)
     {
         var sent = 0;
-        await Parallel.ForEachAsync(records, new ParallelOptions { MaxDegreeOfParallelism = 16, CancellationToken = ct }, async (record, token) =>
+        await Parallel.ForEachAsync(records, new ParallelOptions { MaxDegreeOfParallelism = ChunkSize, CancellationToken = ct }, async (record, token) =>
         {
             if (await RepairRecordAsync(environment, record, token)) Interlocked.Increment(ref sent);
         });

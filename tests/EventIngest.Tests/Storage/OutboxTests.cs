@@ -85,7 +85,7 @@ public sealed class OutboxTests(AzuriteFixture azurite)
         var records = (await host.RowsAsync(host.Storage.Events)).OrderBy(r => r.RowKey, StringComparer.Ordinal).ToList();
         Assert.Equal(250, records.Count);
 
-        // An earlier pass sent the first chunk of 100, noted it on the row, and died.
+        // An earlier pass sent the first 100 records, noted it on the row, and died.
         var row = Assert.Single(await host.RowsAsync(host.Storage.Outbox));
         row["Done"] = records[99].RowKey;
         await host.Storage.Outbox.UpdateEntityAsync(row, row.ETag, TableUpdateMode.Merge);
