@@ -44,7 +44,7 @@ internal sealed class HostProcess : IAsyncDisposable
 
     public static async Task<HostProcess> StartAsync(string command, IReadOnlyDictionary<string, string>? settings = null)
     {
-        var run = Path.Combine(Path.GetTempPath(), "eventingest-bench", $"{command}-{DateTimeOffset.UtcNow:yyyyMMdd-HHmmss}");
+        var run = Path.Combine(Path.GetTempPath(), "eventingest-bench", $"{command}-{DateTimeOffset.UtcNow:yyyyMMdd-HHmmss}-{Guid.NewGuid().ToString("N")[..6]}");
         Directory.CreateDirectory(run);
         var azurite = await AzuriteProcess.StartAsync();
         try

@@ -33,7 +33,7 @@ internal static class LatencyBench
         var samples = new Samples();
         var cpu = CpuSplit.Start(host.Pid, host.Azurite.ProcessId);
         var lateStart = await Schedule(perSecond, duration, samples, sender, table, queue, payload);
-        var (hostCores, azuriteCores, benchCores, others) = cpu.Stop();
+        var (hostCores, azuriteCores, benchCores, others) = cpu.Stop().Cores;
 
         var ingest = samples.Ingest.ToList();
         var raw = samples.Raw.ToList();

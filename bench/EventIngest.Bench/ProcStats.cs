@@ -40,15 +40,14 @@ internal static class ProcStats
 }
 
 /// <summary>
-/// CPU used by the host, Azurite and this process over an interval, in cores (CPU seconds per
-/// second), and what the rest of the machine used meanwhile.
+/// CPU seconds used by the host, Azurite, this process and the whole machine over an interval;
+/// all three share the machine's cores with whatever else runs on it.
 /// </summary>
 internal sealed class CpuSplit
 {
     private readonly int _host;
     private readonly int _azurite;
-    private readonly double[] _start;
-    private readonly long _started = System.Diagnostics.Stopwatch.GetTimestamp();
+    private readonly CpuTimes _start;
 
     private CpuSplit(int host, int azurite)
     {
@@ -59,17 +58,19 @@ internal sealed class CpuSplit
 
     public static CpuSplit Start(int hostPid, int azuritePid) => new(hostPid, azuritePid);
 
-    public (double Host, double Azurite, double Bench, double Others) Stop()
-    {
-        var end = Read();
-        var seconds = System.Diagnostics.Stopwatch.GetElapsedTime(_started).TotalSeconds;
-        double Cores(int i) => (end[i] - _start[i]) / seconds;
-        var host = Cores(0);
-        var azurite = Cores(1);
-        var bench = Cores(2);
-        return (host, azurite, bench, Math.Max(0, Cores(3) - host - azurite - bench));
-    }
+    public CpuTimes Stop() => Read() - _start;
 
-    private double[] Read() =>
-        [ProcStats.CpuSeconds(_host), ProcStats.CpuSeconds(_azurite), ProcStats.CpuSeconds(Environment.ProcessId), ProcStats.MachineCpuSeconds().Busy];
+    private CpuTimes Read() => new(ProcStats.CpuSeconds(_host), ProcStats.CpuSeconds(_azurite), ProcStats.CpuSeconds(Environment.ProcessId),
+        ProcStats.MachineCpuSeconds().Busy, System.Diagnostics.Stopwatch.GetTimestamp() / (double)System.Diagnostics.Stopwatch.Frequency);
+}
+
+/// <summary>CPU seconds of host, Azurite, this process and the machine, over <see cref="Elapsed"/> seconds.</summary>
+internal readonly record struct CpuTimes(double Host, double Azurite, double Bench, double Machine, double Elapsed)
+{
+    public static CpuTimes operator -(CpuTimes a, CpuTimes b) => new(a.Host - b.Host, a.Azurite - b.Azurite, a.Bench - b.Bench, a.Machine - b.Machine, a.Elapsed - b.Elapsed);
+    public static CpuTimes operator +(CpuTimes a, CpuTimes b) => new(a.Host + b.Host, a.Azurite + b.Azurite, a.Bench + b.Bench, a.Machine + b.Machine, a.Elapsed + b.Elapsed);
+
+    /// <summary>Cores in use on average: host, Azurite, this process, and everything else on the machine.</summary>
+    public (double Host, double Azurite, double Bench, double Others) Cores =>
+        Elapsed <= 0 ? default : (Host / Elapsed, Azurite / Elapsed, Bench / Elapsed, Math.Max(0, (Machine - Host - Azurite - Bench) / Elapsed));
 }

@@ -33,8 +33,8 @@ switch (command)
             EventIngest benchmarks (figures and commands are recorded in docs/benchmarks.md)
               release [count]   scheduled release on the local host: throughput and due → visible latency
               cost              storage requests per accepted event, by request shape
-              throughput [s]    events/s over HTTP (batch 1, 100, 1,000; 1, 4, 16 clients) beside the raw
-                                queue-send and table-transaction rates of the same Azurite; s per run (10)
+              throughput [s]    events/s over HTTP (batch 1, 100, 1,000; 1, 4, 16 clients), each run s seconds (10)
+                                in slices alternating with raw queue sends on the same Azurite; raw table transactions
               latency [r] [s]   p50/p99 of single-event sends, r requests/s (50) for s seconds (60), interleaved
                                 with one raw table insert + queue send at the same rate on the same Azurite
               memory [minutes]  the host (own process) under steady load (220 events/s) for some minutes (5):

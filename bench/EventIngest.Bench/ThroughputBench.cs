@@ -7,130 +7,187 @@ namespace EventIngest.Bench;
 /// <summary>
 /// Events per second through the local host over HTTP (SDK-style requests of 1, 100 and 1,000
 /// events at several client concurrencies), and in the same run what the same Azurite gives a
-/// plain client: queue sends per second, swept over concurrency before and after the ingest
-/// runs, and 100-entity table transactions per second. Each run also records the CPU the host,
-/// Azurite and this process used, since all three share the machine's cores.
+/// plain client: queue sends per second at the concurrency that gets the most out of it, and
+/// 100-entity table transactions per second. The machine is shared and Azurite has busy spells
+/// of its own, so each ingest run is cut into slices that alternate with slices of raw queue
+/// sends, and its ratio is taken against those. The CPU of host, Azurite and this process is
+/// read for each run.
 /// </summary>
 internal static class ThroughputBench
 {
     private static readonly int[] Concurrencies = [1, 4, 16];
     private static readonly int[] RawQueueConcurrencies = [1, 4, 16, 64, 128, 256];
     private static readonly int[] BatchSizes = [1, 100, 1000];
-    private const string RawQueue = "rawsend";
-    private const string RawTable = "rawtransactions";
+    private const int Slices = 4;
 
-    public static async Task RunAsync(TimeSpan cell)
+    public static async Task RunAsync(TimeSpan perRun)
     {
-        await using var host = await HostProcess.StartAsync("throughput");
-        var sender = new SdkSender(host.Client);
-        Console.WriteLine($"throughput: local host pid {host.Pid} (own process), Azurite pid {host.Azurite.ProcessId} in memory, {Environment.ProcessorCount} cores, {cell.TotalSeconds:0} s per run after warm-up");
+        var slice = perRun / Slices;
+        Console.WriteLine($"throughput: local host in its own process, each run on a fresh in-memory Azurite, {Environment.ProcessorCount} cores");
+        Console.WriteLine($"each run: {Slices} slices of {slice.TotalSeconds:0.#} s alternating with {Slices} slices of raw queue sends (requests in flight at a slice's end finish and count)");
 
-        // Warm-up: JIT, tables and queues created, environment and person keys cached.
-        await Measure(TimeSpan.FromSeconds(5), 4, async _ => await sender.SendAsync(100) == 200 ? 100 : -1);
-        await Measure(TimeSpan.FromSeconds(2), 4, async _ => await sender.SendAsync(1) == 200 ? 1 : -1);
-        await Measure(TimeSpan.FromSeconds(3), 2, async _ => await sender.SendAsync(1000) == 200 ? 1000 : -1);
-        await SettleAsync(host);
-
-        // The raw sends carry as many bytes as the host's messages do, the raw records as much as its records.
-        var sample = (await host.Raw.Queue("events").PeekMessagesAsync(1)).Value.Single();
-        var messageBytes = sample.Body.ToArray().Length;
-        var payload = new byte[messageBytes];
-        Random.Shared.NextBytes(payload);
-        var queue = host.Raw.Queue(RawQueue);
-        await queue.CreateIfNotExistsAsync();
-        var table = host.Raw.Tables.GetTableClient(RawTable);
-        await table.CreateIfNotExistsAsync();
-        Console.WriteLine($"one event's queue message: {messageBytes:N0} bytes (SDK-style event of ~1 KiB, user sealed); raw messages and table entities carry as many");
+        // Which concurrency gets the most sends out of Azurite: two rounds over the candidates.
+        var sweep = RawQueueConcurrencies.ToDictionary(c => c, _ => new Tally());
+        await using (var rig = await Rig.StartAsync())
+        {
+            Console.WriteLine($"one event's queue message: {rig.Payload.Length:N0} bytes (an SDK-style event of ~1 KiB, user sealed); raw messages and entity envelopes carry as many");
+            for (var round = 0; round < 2; round++)
+            {
+                foreach (var c in RawQueueConcurrencies) await Measure(rig.Host, slice, c, rig.RawSend, sweep[c]);
+            }
+        }
+        var best = sweep.MaxBy(kv => kv.Value.PerSecond).Key;
+        Console.WriteLine($"raw queue sends/s by concurrency: {string.Join(", ", sweep.Select(kv => $"{kv.Key}: {kv.Value.PerSecond:N0}"))} → ceiling at {best}");
         Console.WriteLine();
-        Console.WriteLine("| run | clients | events/s (raw: operations/s) | requests | failed | host cores | Azurite cores | bench cores | others | host+bench CPU µs/event | Azurite CPU µs/event |");
-        Console.WriteLine("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+        Console.WriteLine("| run | clients | events/s (raw: sends/s) | raw queue sends/s beside it | ratio | requests | failed | host cores | Azurite cores | bench cores | others | host+bench CPU µs per event (raw: per send) | Azurite CPU µs per event (raw: per send) |");
+        Console.WriteLine("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
 
-        // The sweep finds the concurrency at which a plain client gets most sends out of this Azurite;
-        // then every ingest run is bracketed by raw runs at that concurrency, and its ratio is taken
-        // against the mean of the two, so load from elsewhere on the machine hits both alike.
-        var sweep = new Dictionary<int, double>();
-        foreach (var c in RawQueueConcurrencies) sweep[c] = (await Run(host, "raw queue send", c, cell, 1, RawSend)).PerSecond;
-        var best = sweep.MaxBy(kv => kv.Value).Key;
-
-        var ceilings = new List<double> { (await Run(host, "raw queue send", best, cell, 1, RawSend)).PerSecond };
-        var ingest = new Dictionary<(int Batch, int Clients), (double PerSecond, double Ratio)>();
-        var tables = new Dictionary<int, double>();
+        var allRaw = new Tally();
+        var results = new Dictionary<(int Batch, int Clients), (double PerSecond, double Ratio)>();
         foreach (var c in Concurrencies)
         {
             foreach (var batch in BatchSizes)
             {
-                var r = await Run(host, $"ingest batch {batch:N0}", c, cell, 1, async _ => await sender.SendAsync(batch) == 200 ? batch : -1);
-                ceilings.Add((await Run(host, "raw queue send", best, cell, 1, RawSend)).PerSecond);
-                ingest[(batch, c)] = (r.PerSecond, r.PerSecond / ((ceilings[^1] + ceilings[^2]) / 2));
+                await using var rig = await Rig.StartAsync();
+                var (subject, raw) = await Paired(rig, $"ingest batch {batch:N0}", c, best, slice, async _ => await rig.Sender.SendAsync(batch) == 200 ? batch : -1);
+                results[(batch, c)] = (subject.PerSecond, subject.PerSecond / raw.PerSecond);
+                allRaw.Add(raw);
             }
-            tables[c] = (await Run(host, "raw table transaction, 100 entities", c, cell, 100, async _ =>
-            {
-                var partition = Guid.NewGuid().ToString("N");
-                await table.SubmitTransactionAsync(Enumerable.Range(0, 100).Select(i => new TableTransactionAction(TableTransactionActionType.Add,
-                    new TableEntity(partition, i.ToString("D3", CultureInfo.InvariantCulture)) { ["State"] = "pending", ["Writer"] = partition, ["Envelope"] = payload })));
-                return 1;
-            })).PerSecond;
+        }
+        foreach (var c in Concurrencies)
+        {
+            await using var rig = await Rig.StartAsync();
+            var (_, raw) = await Paired(rig, "raw table transactions of 100 (entities/s)", c, best, slice, rig.RawTransaction);
+            allRaw.Add(raw);
         }
 
-        var ceiling = ceilings.Average();
         Console.WriteLine();
-        Console.WriteLine($"raw queue send by clients (sweep): {string.Join(", ", sweep.Select(kv => $"{kv.Key}: {kv.Value:N0}/s"))}");
-        Console.WriteLine($"raw queue ceiling: {best} clients, {ceiling:N0} sends/s (mean of {ceilings.Count} runs between the ingest runs; min {ceilings.Min():N0}, max {ceilings.Max():N0})");
-        Console.WriteLine($"raw 100-entity table transactions: {string.Join(", ", tables.Select(kv => $"{kv.Key} clients {kv.Value:N1}/s ({kv.Value * 100:N0} entities/s)"))}");
-        Console.WriteLine();
-        Console.WriteLine("events/s through the host (÷ raw queue ceiling measured around the same run)");
+        Console.WriteLine($"raw queue ceiling ({best} clients) over all runs: {allRaw.PerSecond:N0} sends/s");
+        Console.WriteLine("events/s through the host (÷ raw queue ceiling in the slices beside it)");
         Console.WriteLine("| batch | " + string.Join(" | ", Concurrencies.Select(c => $"{c} client{(c == 1 ? "" : "s")}")) + " |");
         Console.WriteLine("|---|" + string.Concat(Concurrencies.Select(_ => "---:|")));
         foreach (var batch in BatchSizes)
         {
-            Console.WriteLine($"| {batch:N0} | {string.Join(" | ", Concurrencies.Select(c => $"{ingest[(batch, c)].PerSecond:N0} ({ingest[(batch, c)].Ratio:0.00})"))} |");
+            Console.WriteLine($"| {batch:N0} | {string.Join(" | ", Concurrencies.Select(c => $"{results[(batch, c)].PerSecond:N0} ({results[(batch, c)].Ratio:0.00})"))} |");
         }
-        Console.WriteLine($"| raw queue send, same clients | {string.Join(" | ", Concurrencies.Select(c => $"{sweep[c]:N0}"))} |");
-        var best100 = Concurrencies.Max(c => ingest[(100, c)].Ratio);
-        Console.WriteLine($"target batch 100 ≥ 0.70 × raw queue ceiling: best {best100:0.00} → {(best100 >= 0.7 ? "met" : "not met")}");
+        Console.WriteLine($"| raw queue sends, same clients (sweep) | {string.Join(" | ", Concurrencies.Select(c => $"{sweep[c].PerSecond:N0}"))} |");
+        var best100 = Concurrencies.Max(c => results[(100, c)].Ratio);
+        Console.WriteLine($"target: batch 100 ≥ 0.70 × raw queue ceiling; best {best100:0.00} → {(best100 >= 0.7 ? "met" : "not met")}");
+    }
 
-        async Task<int> RawSend(int _)
+    /// <summary>
+    /// A warmed-up host on a fresh Azurite, and the raw operations on it. Each run gets its own:
+    /// Azurite slows as it holds more messages and stalls for seconds about once a minute, for
+    /// longer the more it holds, so runs on one long-lived Azurite would not be comparable.
+    /// </summary>
+    private sealed class Rig : IAsyncDisposable
+    {
+        private Rig(HostProcess host, byte[] payload)
         {
-            await queue.SendMessageAsync(BinaryData.FromBytes(payload), visibilityTimeout: null, timeToLive: TimeSpan.FromSeconds(-1));
+            Host = host;
+            Sender = new SdkSender(host.Client);
+            Payload = payload;
+        }
+
+        public HostProcess Host { get; }
+        public SdkSender Sender { get; }
+        public byte[] Payload { get; }
+
+        public static async Task<Rig> StartAsync()
+        {
+            var host = await HostProcess.StartAsync("throughput");
+            try
+            {
+                // Warm-up: JIT, tables and queues created, environment and person keys cached.
+                var sender = new SdkSender(host.Client);
+                var none = new Tally();
+                await Measure(host, TimeSpan.FromSeconds(4), 4, async _ => await sender.SendAsync(100) == 200 ? 100 : -1, none);
+                await Measure(host, TimeSpan.FromSeconds(1), 4, async _ => await sender.SendAsync(1) == 200 ? 1 : -1, none);
+                await Measure(host, TimeSpan.FromSeconds(1), 1, async _ => await sender.SendAsync(1000) == 200 ? 1000 : -1, none);
+                // Raw messages carry as many bytes as the host's, raw entities an envelope as large.
+                var payload = new byte[(await host.Raw.Queue("events").PeekMessagesAsync(1)).Value.Single().Body.ToArray().Length];
+                Random.Shared.NextBytes(payload);
+                await host.Raw.Queue("rawsend").CreateIfNotExistsAsync();
+                await host.Raw.Tables.GetTableClient("rawtransactions").CreateIfNotExistsAsync();
+                return new Rig(host, payload);
+            }
+            catch
+            {
+                await host.DisposeAsync();
+                throw;
+            }
+        }
+
+        public async Task<int> RawSend(int client)
+        {
+            await Host.Raw.Queue("rawsend").SendMessageAsync(BinaryData.FromBytes(Payload), visibilityTimeout: null, timeToLive: TimeSpan.FromSeconds(-1));
             return 1;
         }
-        if (host.HasExited) Console.WriteLine("the host exited during the run; see " + host.RunDirectory);
-    }
 
-    private sealed record Result(double PerSecond, long Requests, long Errors);
-
-    /// <summary>One measured run: <paramref name="clients"/> loops calling <paramref name="operation"/>
-    /// (which returns the events it completed, or −1 for a failure) until <paramref name="duration"/> is up.
-    /// CPU per event divides by <paramref name="eventsPerOperation"/> × operations for the raw runs.</summary>
-    private static async Task<Result> Run(HostProcess host, string label, int clients, TimeSpan duration, int eventsPerOperation, Func<int, Task<int>> operation)
-    {
-        await SettleAsync(host);
-        var cpu = CpuSplit.Start(host.Pid, host.Azurite.ProcessId);
-        var (perSecond, requests, errors) = await Measure(duration, clients, operation);
-        var (hostCores, azuriteCores, benchCores, others) = cpu.Stop();
-        var events = Math.Max(perSecond * eventsPerOperation, 1e-9);
-        Console.WriteLine($"| {label} | {clients} | {perSecond:N0} | {requests:N0} | {errors:N0} | {hostCores:0.00} | {azuriteCores:0.00} | {benchCores:0.00} | {others:0.00} " +
-                          $"| {(hostCores + benchCores) / events * 1e6:N0} | {azuriteCores / events * 1e6:N0} |");
-        return new Result(perSecond, requests, errors);
-    }
-
-    /// <summary>Waits (up to a minute) until the host and Azurite are idle, so work left over from one run
-    /// (requests answered 503 whose sends still drain, tiered JIT) does not count against the next.</summary>
-    private static async Task SettleAsync(HostProcess host)
-    {
-        var watch = Stopwatch.StartNew();
-        while (watch.Elapsed < TimeSpan.FromMinutes(1))
+        public async Task<int> RawTransaction(int client)
         {
-            var cpu = CpuSplit.Start(host.Pid, host.Azurite.ProcessId);
-            await Task.Delay(1000);
-            var (hostCores, azuriteCores, _, _) = cpu.Stop();
-            if (hostCores < 0.05 && azuriteCores < 0.05) return;
+            var partition = Guid.NewGuid().ToString("N");
+            await Host.Raw.Tables.GetTableClient("rawtransactions").SubmitTransactionAsync(Enumerable.Range(0, 100).Select(i => new TableTransactionAction(TableTransactionActionType.Add,
+                new TableEntity(partition, i.ToString("D3", CultureInfo.InvariantCulture)) { ["State"] = "pending", ["Writer"] = partition, ["Envelope"] = Payload })));
+            return 100;
+        }
+
+        public ValueTask DisposeAsync() => Host.DisposeAsync();
+    }
+
+    /// <summary>What a run (or the slices of one) did, and the CPU it took.</summary>
+    private sealed class Tally
+    {
+        public long Events;
+        public long Requests;
+        public long Failed;
+        public CpuTimes Cpu;
+
+        public double PerSecond => Cpu.Elapsed > 0 ? Events / Cpu.Elapsed : 0;
+
+        public void Add(Tally other)
+        {
+            Events += other.Events;
+            Requests += other.Requests;
+            Failed += other.Failed;
+            Cpu += other.Cpu;
         }
     }
 
-    private static async Task<(double PerSecond, long Requests, long Errors)> Measure(TimeSpan duration, int clients, Func<int, Task<int>> operation)
+    /// <summary>Alternates slices of the subject with slices of raw queue sends, and prints the subject's row.</summary>
+    private static async Task<(Tally Subject, Tally Raw)> Paired(Rig rig, string label, int clients, int rawClients, TimeSpan slice, Func<int, Task<int>> subject)
     {
-        long done = 0, requests = 0, errors = 0;
+        var s = new Tally();
+        var r = new Tally();
+        for (var i = 0; i < Slices; i++)
+        {
+            await SettleAsync(rig.Host);
+            await Measure(rig.Host, slice, rawClients, rig.RawSend, r);
+            await SettleAsync(rig.Host);
+            await Measure(rig.Host, slice, clients, subject, s);
+        }
+        if (rig.Host.HasExited) Console.WriteLine($"the host exited during the run; see {rig.Host.RunDirectory}/host.log");
+        Row(label, clients, s, r.PerSecond);
+        Row("  raw queue sends beside it", rawClients, r, null);
+        return (s, r);
+    }
+
+    private static void Row(string label, int clients, Tally t, double? rawPerSecond)
+    {
+        var (hostCores, azuriteCores, benchCores, others) = t.Cpu.Cores;
+        var events = Math.Max(t.Events, 1);
+        var ratio = rawPerSecond is { } raw ? $"{raw:N0} | {t.PerSecond / raw:0.00}" : "| ";
+        Console.WriteLine($"| {label} | {clients} | {t.PerSecond:N0} | {ratio} | {t.Requests:N0} | {t.Failed:N0} " +
+                          $"| {hostCores:0.00} | {azuriteCores:0.00} | {benchCores:0.00} | {others:0.00} " +
+                          $"| {(t.Cpu.Host + t.Cpu.Bench) / events * 1e6:N0} | {t.Cpu.Azurite / events * 1e6:N0} |");
+    }
+
+    /// <summary><paramref name="clients"/> loops call <paramref name="operation"/> (which returns the events it
+    /// completed, or −1 for a failure) until <paramref name="duration"/> is up; adds what they did to <paramref name="tally"/>.</summary>
+    private static async Task Measure(HostProcess host, TimeSpan duration, int clients, Func<int, Task<int>> operation, Tally tally)
+    {
+        long done = 0, requests = 0, failed = 0;
+        var cpu = CpuSplit.Start(host.Pid, host.Azurite.ProcessId);
         var watch = Stopwatch.StartNew();
         await Task.WhenAll(Enumerable.Range(0, clients).Select(client => Task.Run(async () =>
         {
@@ -146,11 +203,28 @@ internal static class ThroughputBench
                     completed = -1;
                 }
                 Interlocked.Increment(ref requests);
-                if (completed < 0) Interlocked.Increment(ref errors);
+                if (completed < 0) Interlocked.Increment(ref failed);
                 else Interlocked.Add(ref done, completed);
             }
         })));
-        // Requests still in flight at the deadline finish and count; so does the time they took.
-        return (done / watch.Elapsed.TotalSeconds, requests, errors);
+        // Requests in flight at the deadline finish and count, and so does the time they took.
+        tally.Cpu += cpu.Stop();
+        tally.Events += done;
+        tally.Requests += requests;
+        tally.Failed += failed;
+    }
+
+    /// <summary>Waits (up to a minute) until host and Azurite are idle, so work left over from one slice
+    /// (sends of requests already answered 503, tiered JIT) does not count against the next.</summary>
+    private static async Task SettleAsync(HostProcess host)
+    {
+        var watch = Stopwatch.StartNew();
+        while (watch.Elapsed < TimeSpan.FromMinutes(1))
+        {
+            var cpu = CpuSplit.Start(host.Pid, host.Azurite.ProcessId);
+            await Task.Delay(1000);
+            var (hostCores, azuriteCores, _, _) = cpu.Stop().Cores;
+            if (hostCores < 0.05 && azuriteCores < 0.05) return;
+        }
     }
 }
