@@ -20,10 +20,10 @@ internal static class MemoryBench
         Console.WriteLine($"memory: local host pid {host.Pid} (own process, server GC), Azurite pid {host.Azurite.ProcessId} in memory, {Environment.ProcessorCount} cores");
         Console.WriteLine($"load: 20 × batch 1 + 2 × batch 100 requests/s (220 events/s, SDK-style) for {duration.TotalMinutes:0.#} min; sample every {SampleEvery.TotalSeconds:0} s");
         Console.WriteLine();
-        Console.WriteLine("| t (s) | host RSS MiB | GC heap MiB | GC committed MiB | gen2 GCs | events acknowledged | failed requests |");
-        Console.WriteLine("|---:|---:|---:|---:|---:|---:|---:|");
+        Console.WriteLine("| t (s) | host RSS MiB | GC heap MiB | GC committed MiB | gen2 GCs | events acknowledged | failed requests | requests in flight | mean answer ms (last 10 s) |");
+        Console.WriteLine("|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
 
-        long acknowledged = 0, failed = 0;
+        long acknowledged = 0, failed = 0, inFlight = 0, answered = 0, answerTicks = 0;
         var running = new List<Task>();
         var samples = new List<(double Seconds, double Rss, double? Heap)>();
         var watch = Stopwatch.StartNew();
@@ -47,8 +47,9 @@ internal static class MemoryBench
                 var rss = ProcStats.RssBytes(host.Pid) / 1048576.0;
                 var gc = GcHeapReport.Read(host.GcReportPath);
                 samples.Add((watch.Elapsed.TotalSeconds, rss, gc?.HeapBytes / 1048576.0));
+                var meanMs = Interlocked.Exchange(ref answerTicks, 0) / (double)Stopwatch.Frequency * 1000 / Math.Max(1, Interlocked.Exchange(ref answered, 0));
                 Console.WriteLine($"| {watch.Elapsed.TotalSeconds:0} | {rss:0.0} | {Mib(gc?.HeapBytes)} | {Mib(gc?.CommittedBytes)} | {gc?.Gen2Collections.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "–"} " +
-                                  $"| {Interlocked.Read(ref acknowledged):N0} | {Interlocked.Read(ref failed):N0} |");
+                                  $"| {Interlocked.Read(ref acknowledged):N0} | {Interlocked.Read(ref failed):N0} | {Interlocked.Read(ref inFlight):N0} | {meanMs:0.0} |");
                 nextSample += SampleEvery;
             }
         }
@@ -62,7 +63,13 @@ internal static class MemoryBench
 
         async Task Send(int batch)
         {
-            if (await sender.SendAsync(batch) == 200) Interlocked.Add(ref acknowledged, batch);
+            Interlocked.Increment(ref inFlight);
+            var started = Stopwatch.GetTimestamp();
+            var status = await sender.SendAsync(batch);
+            Interlocked.Add(ref answerTicks, Stopwatch.GetTimestamp() - started);
+            Interlocked.Increment(ref answered);
+            Interlocked.Decrement(ref inFlight);
+            if (status == 200) Interlocked.Add(ref acknowledged, batch);
             else Interlocked.Increment(ref failed);
         }
     }
