@@ -16,6 +16,17 @@ switch (command)
     case "kv":
         await KeyVaultOpsBench.RunAsync();
         break;
+    case "throughput":
+        await ThroughputBench.RunAsync(TimeSpan.FromSeconds(args.Length > 1 ? int.Parse(args[1], System.Globalization.CultureInfo.InvariantCulture) : 10));
+        break;
+    case "latency":
+        await LatencyBench.RunAsync(
+            args.Length > 1 ? int.Parse(args[1], System.Globalization.CultureInfo.InvariantCulture) : 50,
+            TimeSpan.FromSeconds(args.Length > 2 ? int.Parse(args[2], System.Globalization.CultureInfo.InvariantCulture) : 60));
+        break;
+    case "memory":
+        await MemoryBench.RunAsync(args.Length > 1 ? double.Parse(args[1], System.Globalization.CultureInfo.InvariantCulture) : 5);
+        break;
     case "peek":
         // peek <queue port> [queue]: the first messages on a queue of the local host's Azurite.
         var queues = new Azure.Storage.Queues.QueueClient(
@@ -31,6 +42,12 @@ switch (command)
               inproc [--quick]  CPU time and allocations per event (parse, seal user, build message) vs JsonDocument.Parse;
                                 --quick: only the interleaved in-process check, without BenchmarkDotNet
               kv                Key Vault operations per 10,000 events, new and steady state
+              throughput [s]    events/s over HTTP (batch 1, 100, 1,000; 1, 4, 16 clients), each run s seconds (10)
+                                in slices alternating with raw queue sends on the same Azurite; raw table transactions
+              latency [r] [s]   p50/p99 of single-event sends, r requests/s (50) for s seconds (60), interleaved
+                                with one raw table insert + queue send at the same rate on the same Azurite
+              memory [minutes]  the host (own process) under steady load (220 events/s) for some minutes (5):
+                                RSS and GC heap every 10 s, first vs last minute, slope
               peek <port> [q]   print the messages waiting on a queue of the local host's Azurite
             """);
         break;
