@@ -11,6 +11,10 @@ namespace EventIngest.Storage;
 public sealed class EventQueue(StorageAccount storage)
 {
     private const int SendConcurrency = 32;
+    // Sends in flight from this instance, all requests together: without a bound, 16 requests of
+    // 1,000 events put 512 sends on the storage service at once and pushed some past the timeout.
+    private const int InstanceSendLimit = 64;
+    private readonly SemaphoreSlim _sendSlots = new(InstanceSendLimit, InstanceSendLimit);
 
     public static string BlobNameFor(string environment, string internalId) => $"{environment}/{internalId}.json";
 
@@ -36,7 +40,15 @@ public sealed class EventQueue(StorageAccount storage)
         Parallel.ForEachAsync(messages, new ParallelOptions { MaxDegreeOfParallelism = SendConcurrency, CancellationToken = ct }, async (m, token) =>
         {
             var client = await storage.ReadyQueueAsync(m.Queue, token);
-            await client.SendMessageAsync(BinaryData.FromBytes(m.Body), visibilityTimeout: null, timeToLive: NeverExpire, cancellationToken: token);
+            await _sendSlots.WaitAsync(token);
+            try
+            {
+                await client.SendMessageAsync(BinaryData.FromBytes(m.Body), visibilityTimeout: null, timeToLive: NeverExpire, cancellationToken: token);
+            }
+            finally
+            {
+                _sendSlots.Release();
+            }
         });
 
     /// <summary>Sends messages that stay invisible until their due time (ms since the epoch); the
@@ -49,9 +61,17 @@ public sealed class EventQueue(StorageAccount storage)
         {
             var (queueName, body, due) = messages[i];
             var client = await storage.ReadyQueueAsync(queueName, token);
-            var delay = TimeSpan.FromMilliseconds(due - time.GetUtcNow().ToUnixTimeMilliseconds());
-            var sent = await client.SendMessageAsync(BinaryData.FromBytes(body), VisibilityDelay(delay), NeverExpire, token);
-            receipts[i] = new MessageReceipt(queueName, sent.Value.MessageId, sent.Value.PopReceipt);
+            await _sendSlots.WaitAsync(token);
+            try
+            {
+                var delay = TimeSpan.FromMilliseconds(due - time.GetUtcNow().ToUnixTimeMilliseconds());
+                var sent = await client.SendMessageAsync(BinaryData.FromBytes(body), VisibilityDelay(delay), NeverExpire, token);
+                receipts[i] = new MessageReceipt(queueName, sent.Value.MessageId, sent.Value.PopReceipt);
+            }
+            finally
+            {
+                _sendSlots.Release();
+            }
         });
         return receipts;
     }
