@@ -6,9 +6,7 @@ namespace EventIngest.Bench;
 /// The local host's memory under steady load: 20 single-event requests and 2 requests of 100
 /// events per second (220 events/s, open loop) for some minutes, with the host's resident set
 /// (VmRSS) and managed heap sampled every 10 s. A leak shows as a slope; a flat line after the
-/// first minute is the goal. Two consumers receive and delete the messages as a Functions queue
-/// trigger would, so the queue stays shallow: Azurite stalls for seconds at a time once it holds
-/// a hundred thousand messages, and the requests that pile up then would be measured instead.
+/// first minute is the goal.
 /// </summary>
 internal static class MemoryBench
 {
@@ -20,14 +18,12 @@ internal static class MemoryBench
         var sender = new SdkSender(host.Client);
         var duration = TimeSpan.FromMinutes(minutes);
         Console.WriteLine($"memory: local host pid {host.Pid} (own process, server GC), Azurite pid {host.Azurite.ProcessId} in memory, {Environment.ProcessorCount} cores");
-        Console.WriteLine($"load: 20 × batch 1 + 2 × batch 100 requests/s (220 events/s, SDK-style) for {duration.TotalMinutes:0.#} min, 2 consumers draining the queue; sample every {SampleEvery.TotalSeconds:0} s");
+        Console.WriteLine($"load: 20 × batch 1 + 2 × batch 100 requests/s (220 events/s, SDK-style) for {duration.TotalMinutes:0.#} min; sample every {SampleEvery.TotalSeconds:0} s");
         Console.WriteLine();
         Console.WriteLine("| t (s) | host RSS MiB | GC heap MiB | GC committed MiB | gen2 GCs | events acknowledged | failed requests | requests in flight | mean answer ms (last 10 s) |");
         Console.WriteLine("|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
 
-        long acknowledged = 0, failed = 0, inFlight = 0, answered = 0, answerTicks = 0, consumed = 0;
-        using var stopConsumers = new CancellationTokenSource();
-        var consumers = Enumerable.Range(0, 2).Select(_ => ConsumeAsync(stopConsumers.Token)).ToList();
+        long acknowledged = 0, failed = 0, inFlight = 0, answered = 0, answerTicks = 0;
         var running = new List<Task>();
         var samples = new List<(double Seconds, double Rss, double? Heap)>();
         var watch = Stopwatch.StartNew();
@@ -58,36 +54,12 @@ internal static class MemoryBench
             }
         }
         await Task.WhenAll(running);
-        stopConsumers.Cancel();
-        await Task.WhenAll(consumers);
 
         Console.WriteLine();
         Summarise("host RSS", samples.Select(s => (s.Seconds, s.Rss)).ToList());
         var heap = samples.Where(s => s.Heap is not null).Select(s => (s.Seconds, s.Heap!.Value)).ToList();
         if (heap.Count > 0) Summarise("GC heap", heap);
-        Console.WriteLine($"events acknowledged {acknowledged:N0}, failed requests {failed:N0}, messages consumed {consumed:N0}");
-
-        async Task ConsumeAsync(CancellationToken ct)
-        {
-            var queue = host.Raw.Queue("events");
-            while (!ct.IsCancellationRequested)
-            {
-                try
-                {
-                    var messages = (await queue.ReceiveMessagesAsync(32, TimeSpan.FromSeconds(60), ct)).Value;
-                    if (messages.Length == 0) { await Task.Delay(200, ct); continue; }
-                    await Parallel.ForEachAsync(messages, ct, async (m, token) => await queue.DeleteMessageAsync(m.MessageId, m.PopReceipt, token));
-                    Interlocked.Add(ref consumed, messages.Length);
-                }
-                catch (OperationCanceledException) when (ct.IsCancellationRequested)
-                {
-                }
-                catch (Azure.RequestFailedException)
-                {
-                    // A stall or a lost race on a message: the next receive carries on.
-                }
-            }
-        }
+        Console.WriteLine($"events acknowledged {acknowledged:N0}, failed requests {failed:N0}");
 
         async Task Send(int batch)
         {
