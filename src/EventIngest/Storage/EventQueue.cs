@@ -1,5 +1,7 @@
 using Azure;
 using Azure.Storage.Blobs.Models;
+using Azure.Storage.Queues;
+using Azure.Storage.Queues.Models;
 using EventIngest.Ingest;
 
 namespace EventIngest.Storage;
@@ -40,15 +42,7 @@ public sealed class EventQueue(StorageAccount storage)
         Parallel.ForEachAsync(messages, new ParallelOptions { MaxDegreeOfParallelism = SendConcurrency, CancellationToken = ct }, async (m, token) =>
         {
             var client = await storage.ReadyQueueAsync(m.Queue, token);
-            await _sendSlots.WaitAsync(token);
-            try
-            {
-                await client.SendMessageAsync(BinaryData.FromBytes(m.Body), visibilityTimeout: null, timeToLive: NeverExpire, cancellationToken: token);
-            }
-            finally
-            {
-                _sendSlots.Release();
-            }
+            await SendOneAsync(client, m.Body, static () => null, token);
         });
 
     /// <summary>Sends messages that stay invisible until their due time (ms since the epoch); the
@@ -61,19 +55,25 @@ public sealed class EventQueue(StorageAccount storage)
         {
             var (queueName, body, due) = messages[i];
             var client = await storage.ReadyQueueAsync(queueName, token);
-            await _sendSlots.WaitAsync(token);
-            try
-            {
-                var delay = TimeSpan.FromMilliseconds(due - time.GetUtcNow().ToUnixTimeMilliseconds());
-                var sent = await client.SendMessageAsync(BinaryData.FromBytes(body), VisibilityDelay(delay), NeverExpire, token);
-                receipts[i] = new MessageReceipt(queueName, sent.Value.MessageId, sent.Value.PopReceipt);
-            }
-            finally
-            {
-                _sendSlots.Release();
-            }
+            var sent = await SendOneAsync(client, body, () => VisibilityDelay(TimeSpan.FromMilliseconds(due - time.GetUtcNow().ToUnixTimeMilliseconds())), token);
+            receipts[i] = new MessageReceipt(queueName, sent.MessageId, sent.PopReceipt);
         });
         return receipts;
+    }
+
+    /// <summary>One send, in one of the instance's send slots. The delay is computed once the slot is
+    /// held, so time spent waiting for it does not make a delayed message late.</summary>
+    private async Task<SendReceipt> SendOneAsync(QueueClient client, byte[] body, Func<TimeSpan?> visibilityTimeout, CancellationToken ct)
+    {
+        await _sendSlots.WaitAsync(ct);
+        try
+        {
+            return (await client.SendMessageAsync(BinaryData.FromBytes(body), visibilityTimeout(), NeverExpire, ct)).Value;
+        }
+        finally
+        {
+            _sendSlots.Release();
+        }
     }
 
     /// <summary>False when the message is gone: a consumer has received it (its pop receipt changed) or deleted it.</summary>

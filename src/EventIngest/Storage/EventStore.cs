@@ -70,9 +70,7 @@ public sealed class EventStore(StorageAccount storage, IOptions<IngestOptions> i
         {
             try
             {
-                // A single record is a plain insert: the same guarantee, a lighter request than a batch.
-                if (chunk.Count == 1) await storage.Events.AddEntityAsync(RecordEntity(batch, chunk[0]), ct);
-                else await storage.Events.SubmitTransactionAsync(chunk.Select(e => new TableTransactionAction(TableTransactionActionType.Add, RecordEntity(batch, e))), ct);
+                await InsertAllAsync(storage.Events, chunk.Select(e => RecordEntity(batch, e)).ToList(), ct);
                 foreach (var e in chunk) e.RecordWritten = true;
                 return;
             }
@@ -181,8 +179,7 @@ public sealed class EventStore(StorageAccount storage, IOptions<IngestOptions> i
         {
             try
             {
-                if (chunk.Count == 1) await storage.Idempotency.AddEntityAsync(ClaimEntity(batch, chunk[0].Event, chunk[0].Key), ct);
-                else await storage.Idempotency.SubmitTransactionAsync(chunk.Select(c => new TableTransactionAction(TableTransactionActionType.Add, ClaimEntity(batch, c.Event, c.Key))), ct);
+                await InsertAllAsync(storage.Idempotency, chunk.Select(c => ClaimEntity(batch, c.Event, c.Key)).ToList(), ct);
                 return orphans;
             }
             catch (RequestFailedException ex) when (ex.Status == 409)
@@ -289,6 +286,14 @@ public sealed class EventStore(StorageAccount storage, IOptions<IngestOptions> i
             // A claim was replaced or removed meanwhile; the next run takes what is still expired.
             return 0;
         }
+    }
+
+    /// <summary>Inserts rows of one partition, all or none; fails with 409 if any exists. A single row
+    /// is a plain insert: the same guarantee, a lighter request than a one-entity transaction.</summary>
+    private static async Task InsertAllAsync(TableClient table, List<TableEntity> rows, CancellationToken ct)
+    {
+        if (rows.Count == 1) await table.AddEntityAsync(rows[0], ct);
+        else await table.SubmitTransactionAsync(rows.Select(r => new TableTransactionAction(TableTransactionActionType.Add, r)), ct);
     }
 
     private bool IsExpired(long? createdMillis) =>
