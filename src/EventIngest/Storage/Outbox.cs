@@ -12,11 +12,15 @@ namespace EventIngest.Storage;
 /// job owns completing the request (<see cref="OutboxRepair"/>).
 /// <para>
 /// Removing the row of a finished request is not on the request's path. The request is answered
-/// as soon as its messages are sent, and its row is deleted in the same transaction as the next
+/// as soon as its messages are sent, and its row is deleted later in the same transaction as a
 /// row this instance opens in the same partition (each instance writes to one shard of each
-/// minute), or on its own after <see cref="FlushAfter"/> when no request follows. Under steady
-/// load the removal therefore costs no request of its own. A crash before the removal makes the
-/// repair job send the request's events again: at least once, never lost.
+/// minute): once <see cref="RideWith"/> finished rows wait there, or the oldest has waited
+/// <see cref="RideAfter"/>, the next row opened carries their deletes. Most rows are therefore
+/// written as a plain insert (a transaction is slower than an insert, and the row is on the
+/// request's path), and under steady load the removal costs no request of its own. With no
+/// following request, waiting rows are deleted on their own after <see cref="FlushAfter"/>.
+/// A crash before the removal makes the repair job send the request's events again: at least
+/// once, never lost.
 /// </para>
 /// </summary>
 public sealed class Outbox(StorageAccount storage, ILogger<Outbox> logger) : BackgroundService
@@ -24,8 +28,14 @@ public sealed class Outbox(StorageAccount storage, ILogger<Outbox> logger) : Bac
     public const int Shards = 8;
     private const int MaxTransactionActions = 100;
 
+    /// <summary>How many finished rows make the next row opened carry their deletes.</summary>
+    public const int RideWith = 16;
+
+    /// <summary>How long a finished row waits before the next row opened carries its delete anyway.</summary>
+    public static readonly TimeSpan RideAfter = TimeSpan.FromMilliseconds(500);
+
     /// <summary>How long a finished row waits for a following request to carry its delete.</summary>
-    public static readonly TimeSpan FlushAfter = TimeSpan.FromMilliseconds(200);
+    public static readonly TimeSpan FlushAfter = TimeSpan.FromSeconds(1);
 
     private static readonly TimeSpan RetryPause = TimeSpan.FromSeconds(5);
 
@@ -53,7 +63,7 @@ public sealed class Outbox(StorageAccount storage, ILogger<Outbox> logger) : Bac
         }
     }
 
-    /// <summary>Writes the request's row, together with deletes of finished rows of the same partition.</summary>
+    /// <summary>Writes the request's row, with the deletes of finished rows of the same partition when they are due.</summary>
     public async Task OpenAsync(IngestBatch batch, CancellationToken ct)
     {
         var partition = PartitionOf(batch);
@@ -64,7 +74,7 @@ public sealed class Outbox(StorageAccount storage, ILogger<Outbox> logger) : Bac
             ["Count"] = batch.Events.Count,
             ["Created"] = batch.ReceivedAt,
         };
-        var riders = Take(partition, MaxTransactionActions - 1, olderThan: long.MaxValue);
+        var riders = RidersFor(partition);
         try
         {
             await InsertAsync(row, riders, ct);
@@ -213,6 +223,17 @@ public sealed class Outbox(StorageAccount storage, ILogger<Outbox> logger) : Bac
 
     private static Func<string, TableTransactionAction> DeleteAction(string partition) =>
         row => new TableTransactionAction(TableTransactionActionType.Delete, new TableEntity(partition, row), ETag.All);
+
+    private List<string> RidersFor(string partition)
+    {
+        bool due;
+        lock (_gate)
+        {
+            due = _finished.TryGetValue(partition, out var rows)
+                && (rows.Count >= RideWith || rows[0].Since <= Environment.TickCount64 - (long)RideAfter.TotalMilliseconds);
+        }
+        return due ? Take(partition, MaxTransactionActions - 1, long.MaxValue) : [];
+    }
 
     private List<string> Take(string partition, int max, long olderThan)
     {

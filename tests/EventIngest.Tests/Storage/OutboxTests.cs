@@ -12,7 +12,7 @@ namespace EventIngest.Tests.Storage;
 public sealed class OutboxTests(AzuriteFixture azurite)
 {
     [Fact]
-    public async Task AFinishedRowIsDeletedInTheTransactionOfTheNextRowItsInstanceOpens()
+    public async Task FinishedRowsAreDeletedInTheTransactionOfARowTheirInstanceOpensOnceEnoughWait()
     {
         await using var host = await TestHost.StartAsync(azurite.ConnectionString, azurite.NewStorageNamePrefix());
         var storage = host.Storage;
@@ -20,21 +20,37 @@ public sealed class OutboxTests(AzuriteFixture azurite)
         var counter = host.Services.GetRequiredService<StorageRequestCounter>();
         // Not started as a hosted service: nothing deletes finished rows on a timer.
         var outbox = new Outbox(storage, NullLogger<Outbox>.Instance);
+        var now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
 
-        var first = Batch();
-        await outbox.OpenAsync(first, default);
-        outbox.Finish(first);
-        Assert.Equal(1, outbox.Waiting);
-        Assert.Single(await Rows(storage));
+        // Fewer than RideWith rows waiting, none of them old: each row is a plain insert of its own.
+        for (var i = 0; i < Outbox.RideWith; i++)
+        {
+            var batch = Batch(now);
+            var before = counter.Requests;
+            await outbox.OpenAsync(batch, default);
+            Assert.Equal(1, counter.Requests - before);
+            outbox.Finish(batch);
+        }
+        Assert.Equal(Outbox.RideWith, outbox.Waiting);
+        Assert.Equal(Outbox.RideWith, (await Rows(storage)).Count);
 
-        var before = counter.Requests;
-        var second = Batch();
-        await outbox.OpenAsync(second, default);
-        Assert.Equal(1, counter.Requests - before); // the insert and the delete in one transaction
+        // RideWith rows waiting: the next row carries their deletes, in the same single request.
+        var next = Batch(now);
+        var start = counter.Requests;
+        await outbox.OpenAsync(next, default);
+        Assert.Equal(1, counter.Requests - start);
         Assert.Equal(0, outbox.Waiting);
-        Assert.Equal(second.Nonce, Assert.Single(await Rows(storage)).RowKey);
+        Assert.Equal(next.Nonce, Assert.Single(await Rows(storage)).RowKey);
 
-        outbox.Finish(second);
+        // One row that has waited RideAfter rides on the next row too.
+        outbox.Finish(next);
+        await Task.Delay(Outbox.RideAfter + TimeSpan.FromMilliseconds(50));
+        var last = Batch(now);
+        await outbox.OpenAsync(last, default);
+        Assert.Equal(0, outbox.Waiting);
+        Assert.Equal(last.Nonce, Assert.Single(await Rows(storage)).RowKey);
+
+        outbox.Finish(last);
         await outbox.FlushAsync();
         Assert.Empty(await Rows(storage));
     }
@@ -46,14 +62,16 @@ public sealed class OutboxTests(AzuriteFixture azurite)
         var storage = host.Storage;
         await storage.EnsureCreatedAsync(default);
         var outbox = new Outbox(storage, NullLogger<Outbox>.Instance);
+        var now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(); // one minute, one partition
 
-        var taken = Batch();
+        var taken = Batch(now);
         await outbox.OpenAsync(taken, default);
         var row = Assert.Single(await Rows(storage));
         await storage.Outbox.DeleteEntityAsync(row.PartitionKey, row.RowKey); // the repair job finished it meanwhile
         outbox.Finish(taken);
+        await Task.Delay(Outbox.RideAfter + TimeSpan.FromMilliseconds(50)); // so that the next row carries its delete
 
-        var next = Batch();
+        var next = Batch(now);
         await outbox.OpenAsync(next, default);
         Assert.Equal(next.Nonce, Assert.Single(await Rows(storage)).RowKey);
         Assert.Equal(0, outbox.Waiting);
