@@ -28,6 +28,24 @@ internal static class ProcStats
         throw new InvalidOperationException($"no VmRSS for process {pid}");
     }
 
+    /// <summary>Open sockets of the process (its file descriptors that are sockets): listeners and connections.</summary>
+    public static int Sockets(int pid)
+    {
+        var count = 0;
+        foreach (var fd in Directory.EnumerateFileSystemEntries($"/proc/{pid}/fd"))
+        {
+            try
+            {
+                if (new FileInfo(fd).LinkTarget?.StartsWith("socket:", StringComparison.Ordinal) == true) count++;
+            }
+            catch (IOException)
+            {
+                // closed while listing
+            }
+        }
+        return count;
+    }
+
     /// <summary>Busy and total CPU seconds of the whole machine since boot, all cores.</summary>
     public static (double Busy, double Total) MachineCpuSeconds()
     {

@@ -25,7 +25,9 @@ switch (command)
             TimeSpan.FromSeconds(args.Length > 2 ? int.Parse(args[2], System.Globalization.CultureInfo.InvariantCulture) : 60));
         break;
     case "memory":
-        await MemoryBench.RunAsync(args.Length > 1 ? double.Parse(args[1], System.Globalization.CultureInfo.InvariantCulture) : 5);
+        await MemoryBench.RunAsync(
+            args.Length > 1 ? double.Parse(args[1], System.Globalization.CultureInfo.InvariantCulture) : 5,
+            args.Length > 2 ? double.Parse(args[2], System.Globalization.CultureInfo.InvariantCulture) : 0.5);
         break;
     case "peek":
         // peek <queue port> [queue]: the first messages on a queue of the local host's Azurite.
@@ -46,8 +48,9 @@ switch (command)
                                 in slices alternating with raw queue sends on the same Azurite; raw table transactions
               latency [r] [s]   p50/p99 of single-event sends, r requests/s (50) for s seconds (60), interleaved
                                 with one raw table insert + queue send at the same rate on the same Azurite
-              memory [minutes]  the host (own process) under steady load (220 events/s) for some minutes (5):
-                                RSS and GC heap every 10 s, first vs last minute, slope
+              memory [m] [h]    the host (own process) under steady load, 20 single-event requests/s and h requests
+                                of 100 events/s (0.5: 70 events/s): a minute to settle, then m minutes (5) measured;
+                                RSS, live and GC heap every 10 s, first vs last minute, slope
               peek <port> [q]   print the messages waiting on a queue of the local host's Azurite
             """);
         break;
