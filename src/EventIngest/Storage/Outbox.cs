@@ -29,10 +29,10 @@ public sealed class Outbox(StorageAccount storage, ILogger<Outbox> logger) : Bac
     private const int MaxTransactionActions = 100;
 
     /// <summary>How many finished rows make the next row opened carry their deletes.</summary>
-    public const int RideWith = 16;
+    public const int RideWith = 8;
 
     /// <summary>How long a finished row waits before the next row opened carries its delete anyway.</summary>
-    public static readonly TimeSpan RideAfter = TimeSpan.FromMilliseconds(500);
+    public static readonly TimeSpan RideAfter = TimeSpan.FromMilliseconds(250);
 
     /// <summary>How long a finished row waits for a following request to carry its delete.</summary>
     public static readonly TimeSpan FlushAfter = TimeSpan.FromSeconds(1);
