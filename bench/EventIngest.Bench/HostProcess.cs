@@ -1,7 +1,3 @@
-using System.Diagnostics;
-using System.Globalization;
-using System.Net;
-using System.Net.Sockets;
 using EventIngest.DevServer.Azurite;
 using EventIngest.Storage;
 using Microsoft.Extensions.Options;
@@ -17,27 +13,24 @@ namespace EventIngest.Bench;
 /// </summary>
 internal sealed class HostProcess : IAsyncDisposable
 {
-    private readonly Process _process;
-    private readonly Task _logged;
+    private readonly Faults.HostProcess _host;
 
-    private HostProcess(AzuriteProcess azurite, Process process, Task logged, Uri address, string runDirectory)
+    private HostProcess(AzuriteProcess azurite, Faults.HostProcess host, string runDirectory)
     {
         Azurite = azurite;
-        _process = process;
-        _logged = logged;
-        Address = address;
+        _host = host;
         RunDirectory = runDirectory;
-        Client = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = 512 }) { BaseAddress = address, Timeout = TimeSpan.FromMinutes(2) };
+        Client = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = 512 }) { BaseAddress = host.Address, Timeout = TimeSpan.FromMinutes(2) };
         Raw = new StorageAccount(Options.Create(new StorageOptions { ConnectionString = azurite.ConnectionString }), new StorageRequestCounter());
     }
 
     public AzuriteProcess Azurite { get; }
-    public Uri Address { get; }
+    public Uri Address => _host.Address;
     public HttpClient Client { get; }
     public StorageAccount Raw { get; }
     public string RunDirectory { get; }
-    public int Pid => _process.Id;
-    public bool HasExited => _process.HasExited;
+    public int Pid => _host.Pid;
+    public bool HasExited => _host.HasExited;
 
     /// <summary>Where the host's startup hook writes its GC heap figures (see <see cref="GcHeapReport"/>).</summary>
     public string GcReportPath => Path.Combine(RunDirectory, "gc-heap.txt");
@@ -49,32 +42,17 @@ internal sealed class HostProcess : IAsyncDisposable
         var azurite = await AzuriteProcess.StartAsync();
         try
         {
-            var port = FreePort();
-            var address = new Uri($"http://127.0.0.1:{port.ToString(CultureInfo.InvariantCulture)}/");
-            var start = new ProcessStartInfo("dotnet")
+            var environment = new Dictionary<string, string>
             {
-                WorkingDirectory = Path.GetDirectoryName(DevServerDll)!,
-                RedirectStandardOutput = true,
-                RedirectStandardError = true,
-                UseShellExecute = false,
+                ["EventIngest__Storage__ConnectionString"] = azurite.ConnectionString,
+                ["EventIngest__Local__DataPath"] = run,
+                ["Logging__LogLevel__Default"] = "Warning",
+                ["DOTNET_STARTUP_HOOKS"] = typeof(HostProcess).Assembly.Location,
+                [GcHeapReport.PathVariable] = Path.Combine(run, "gc-heap.txt"),
             };
-            start.ArgumentList.Add(DevServerDll);
-            start.ArgumentList.Add("--urls");
-            start.ArgumentList.Add(address.GetLeftPart(UriPartial.Authority));
-            start.Environment["EventIngest__Storage__ConnectionString"] = azurite.ConnectionString;
-            start.Environment["EventIngest__Local__DataPath"] = run;
-            start.Environment["Logging__LogLevel__Default"] = "Warning";
-            start.Environment["DOTNET_STARTUP_HOOKS"] = typeof(HostProcess).Assembly.Location;
-            start.Environment[GcHeapReport.PathVariable] = Path.Combine(run, "gc-heap.txt");
-            foreach (var (name, value) in settings ?? new Dictionary<string, string>()) start.Environment[name] = value;
-
-            var process = Process.Start(start) ?? throw new InvalidOperationException("dotnet did not start");
-            var log = new StreamWriter(Path.Combine(run, "host.log")) { AutoFlush = true };
-            var logged = Task.WhenAll(CopyAsync(process.StandardOutput, log), CopyAsync(process.StandardError, log))
-                .ContinueWith(_ => log.Dispose(), TaskScheduler.Default);
-            var host = new HostProcess(azurite, process, logged, address, run);
-            await host.WaitReadyAsync(TimeSpan.FromSeconds(60));
-            return host;
+            foreach (var (name, value) in settings ?? new Dictionary<string, string>()) environment[name] = value;
+            var host = await Faults.HostProcess.StartAsync(Faults.HostProcess.FreePort(), environment, Path.Combine(run, "host.log"));
+            return new HostProcess(azurite, host, run);
         }
         catch
         {
@@ -83,67 +61,10 @@ internal sealed class HostProcess : IAsyncDisposable
         }
     }
 
-    /// <summary>The DevServer build of this command's configuration (bin/{Configuration}/net10.0), built with it.</summary>
-    private static string DevServerDll
-    {
-        get
-        {
-            var configuration = new DirectoryInfo(Path.TrimEndingDirectorySeparator(AppContext.BaseDirectory)).Parent!.Name;
-            for (var directory = new DirectoryInfo(AppContext.BaseDirectory); directory is not null; directory = directory.Parent)
-            {
-                if (!File.Exists(Path.Combine(directory.FullName, "EventIngest.sln"))) continue;
-                var path = Path.Combine(directory.FullName, "src", "EventIngest.DevServer", "bin", configuration, "net10.0", "EventIngest.DevServer.dll");
-                return File.Exists(path) ? path : throw new InvalidOperationException($"{path} is missing; build the solution first.");
-            }
-            throw new InvalidOperationException("EventIngest.sln not found above " + AppContext.BaseDirectory);
-        }
-    }
-
     public async ValueTask DisposeAsync()
     {
         Client.Dispose();
-        if (!_process.HasExited)
-        {
-            _process.Kill();
-            await _process.WaitForExitAsync();
-        }
-        await _logged;
-        _process.Dispose();
+        await _host.DisposeAsync();
         await Azurite.DisposeAsync();
-    }
-
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
-
-    private async Task WaitReadyAsync(TimeSpan timeout)
-    {
-        var watch = Stopwatch.StartNew();
-        while (true)
-        {
-            if (_process.HasExited) throw new InvalidOperationException($"the host exited with code {_process.ExitCode} while starting; see {RunDirectory}/host.log");
-            try
-            {
-                // An empty body is zero events: answered without touching storage.
-                using var response = await Client.PostAsync("e/ready", new StringContent(""));
-                if (response.StatusCode == HttpStatusCode.OK) return;
-            }
-            catch (HttpRequestException)
-            {
-            }
-            if (watch.Elapsed > timeout) throw new TimeoutException($"the host did not answer within {timeout}");
-            await Task.Delay(100);
-        }
-    }
-
-    private static async Task CopyAsync(StreamReader reader, StreamWriter log)
-    {
-        while (await reader.ReadLineAsync() is { } line)
-        {
-            lock (log) log.WriteLine(line);
-        }
     }
 }

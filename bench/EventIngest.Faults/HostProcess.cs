@@ -6,7 +6,8 @@ namespace EventIngest.Faults;
 
 /// <summary>
 /// The local host (<c>dotnet EventIngest.DevServer.dll --urls ...</c>) as a child process, which
-/// these commands kill with SIGKILL and start again. Its output goes to a log file.
+/// these commands kill with SIGKILL and start again. Its output goes to a log file. The
+/// benchmarks (bench/EventIngest.Bench) start the host through this class too (a linked file).
 /// </summary>
 internal sealed class HostProcess : IAsyncDisposable
 {
@@ -23,6 +24,8 @@ internal sealed class HostProcess : IAsyncDisposable
     public Uri Address { get; }
 
     public bool HasExited => _process.HasExited;
+
+    public int Pid => _process.Id;
 
     public int ExitCode => _process.ExitCode;
 
