@@ -21,6 +21,8 @@ public sealed class ParsedEvent
     public string? Id { get; init; }
     /// <summary>Milliseconds since the epoch; the time of receipt when the caller sent none.</summary>
     public required long Ts { get; init; }
+    /// <summary>The <c>ts</c> as the caller sent it: 0 when absent (a retry then gets another time of receipt).</summary>
+    public long SentTs { get; init; }
     public string? V { get; init; }
 }
 
@@ -43,8 +45,9 @@ public sealed class ParseResult : IDisposable
 
 /// <summary>
 /// Parses and validates the whole body before anything is written (a request is all or
-/// nothing). Field names match case-insensitively and a repeated key takes the last value,
-/// as Go's decoder in Inngest's server does.
+/// nothing). Field names match case-insensitively, as Go's decoder in Inngest's server does;
+/// unlike it, a key repeated at an event's top level (in any case) is refused rather than
+/// taking the last value.
 /// </summary>
 public static class EventParser
 {
@@ -162,9 +165,24 @@ public static class EventParser
         }
 
         JsonElement? name = null, data = null, user = null, id = null, ts = null, v = null;
+        var seen = 0;
+        HashSet<string>? otherKeys = null;
         foreach (var property in element.EnumerateObject())
         {
-            switch (FieldOf(property))
+            var field = FieldOf(property);
+            // A key given twice is refused: with "last one wins" a reserved name or a bad value
+            // could hide behind a good one, and a reader of the body could not tell which counts.
+            var repeated = field == Field.Other
+                ? !(otherKeys ??= new HashSet<string>(StringComparer.Ordinal)).Add(property.Name)
+                : (seen & (1 << (int)field)) != 0;
+            if (repeated)
+            {
+                var key = field == Field.Other ? property.Name : field.ToString().ToLowerInvariant();
+                errors.Add(new FieldError(index, key.Length > 64 ? null : key, $"key \"{(key.Length > 64 ? key[..64] + "..." : key)}\" appears more than once in the event"));
+                return null;
+            }
+            seen |= 1 << (int)field;
+            switch (field)
             {
                 case Field.Name: name = property.Value; break;
                 case Field.Data: data = property.Value; break;
@@ -202,6 +220,7 @@ public static class EventParser
             User = userObject,
             Id = string.IsNullOrEmpty(idText) ? null : idText,
             Ts = tsValue,
+            SentTs = ts is { ValueKind: JsonValueKind.Number } sent && sent.TryGetInt64(out var sentTs) ? sentTs : 0,
             V = vText,
         };
     }

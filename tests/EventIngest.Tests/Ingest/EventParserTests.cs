@@ -149,14 +149,26 @@ public class EventParserTests
     }
 
     [Fact]
-    public void FieldNamesMatchCaseInsensitivelyAndTheLastRepeatWins()
+    public void FieldNamesMatchCaseInsensitively()
     {
-        using var result = Parse("{\"NAME\":\"first\",\"Name\":\"app/x\",\"ID\":\"k1\",\"Ts\":1750000000001,\"V\":\"2\",\"unknown\":1}");
+        using var result = Parse("{\"Name\":\"app/x\",\"ID\":\"k1\",\"Ts\":1750000000001,\"V\":\"2\",\"unknown\":1}");
         var e = Assert.Single(result.Events);
         Assert.Equal("app/x", e.Name);
         Assert.Equal("k1", e.Id);
         Assert.Equal(1750000000001, e.Ts);
         Assert.Equal("2", e.V);
+    }
+
+    [Theory]
+    [InlineData("{\"NAME\":\"inngest/x\",\"Name\":\"app/x\"}", "name")]
+    [InlineData("{\"name\":\"app/x\",\"ts\":1750000000001,\"TS\":1750000000002}", "ts")]
+    [InlineData("{\"name\":\"app/x\",\"other\":1,\"other\":1}", "other")]
+    public void AKeyRepeatedAtTheTopLevelIsRefused(string body, string key)
+    {
+        using var result = Parse(body);
+        var error = Assert.Single(result.Errors);
+        Assert.Equal(key, error.Field);
+        Assert.Equal(400, result.ErrorStatus);
     }
 
     [Fact]

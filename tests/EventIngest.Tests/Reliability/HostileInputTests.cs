@@ -73,6 +73,11 @@ public sealed class HostileInputTests(AzuriteFixture azurite) : IAsyncLifetime
             { "duplicate name, the last one reserved", "{\"name\":\"app/ok\",\"name\":\"inngest/x\"}" },
             { "duplicate data, the last one not an object", "{\"name\":\"app/x\",\"data\":{},\"data\":[1]}" },
             { "duplicate ts, the last one in seconds", "{\"name\":\"app/x\",\"ts\":1750000000000,\"ts\":1750000000}" },
+            { "duplicate name, the first one reserved", "{\"name\":\"inngest/x\",\"name\":\"app/ok\"}" },
+            { "duplicate name in another case", "{\"name\":\"app/x\",\"NAME\":\"app/y\"}" },
+            { "duplicate name spelled with an escape", "{\"name\":\"app/x\",\"n\\u0061me\":\"app/y\"}" },
+            { "duplicate user", "{\"name\":\"app/x\",\"user\":{\"external_id\":\"a\"},\"user\":{\"external_id\":\"b\"}}" },
+            { "duplicate unknown key", "{\"name\":\"app/x\",\"extra\":1,\"extra\":2}" },
             { "ts of 1e400", "{\"name\":\"app/x\",\"ts\":1e400}" },
             { "ts past long.MaxValue", "{\"name\":\"app/x\",\"ts\":9223372036854775808}" },
             { "ts below long.MinValue", "{\"name\":\"app/x\",\"ts\":-9223372036854775809}" },
@@ -166,15 +171,16 @@ public sealed class HostileInputTests(AzuriteFixture azurite) : IAsyncLifetime
     }
 
     [Fact]
-    public async Task DuplicateKeysTakeTheLastValueAndStoreOnlyIt()
+    public async Task DuplicateTopLevelKeyIsRefusedNamingTheKey()
     {
-        var response = await _host.SendAsync("""{"name":"app/first","name":"app/last","user":{"external_id":"first-person"},"user":{"external_id":"last-person"}}""");
-        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        var response = await _host.SendAsync("""[{"name":"app/ok"},{"name":"inngest/hidden","name":"app/first"}]""");
 
-        var message = Assert.Single(await _host.ReceiveAllAsync());
-        Assert.Equal("app/last", message.GetProperty("name").GetString());
-        Assert.DoesNotContain("first-person", message.ToString(), StringComparison.Ordinal);
-        Assert.DoesNotContain("last-person", message.ToString(), StringComparison.Ordinal);
+        Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+        var error = (await TestHost.JsonAsync(response)).GetProperty("errors")[0];
+        Assert.Equal(1, error.GetProperty("index").GetInt32());
+        Assert.Equal("name", error.GetProperty("field").GetString());
+        Assert.Contains("more than once", error.GetProperty("message").GetString(), StringComparison.Ordinal);
+        await StoredState.AssertNothingStoredAsync(_host);
     }
 
     private static byte[] Utf8(string before, byte[] middle, string after) =>
