@@ -110,6 +110,7 @@ public sealed class EventListing(StorageAccount storage, EventReader reader)
             parts.Add(TableClient.CreateQueryFilter($"RowKey gt {afterRow}"));
         }
         parts.Add(TableClient.CreateQueryFilter($"PartitionKey lt {environment + "}"}"));
+        parts.Add(TableClient.CreateQueryFilter($"State ne {RecordState.Void}"));
         if (filter.Name is { } name) parts.Add(TableClient.CreateQueryFilter($"Name eq {name}"));
         if (filter.ReceivedAfter is { } receivedAfter) parts.Add(TableClient.CreateQueryFilter($"ReceivedAt gt {receivedAfter}"));
         if (filter.ReceivedBefore is { } receivedBefore) parts.Add(TableClient.CreateQueryFilter($"ReceivedAt lt {receivedBefore}"));

@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using Azure.Data.Tables;
@@ -42,14 +43,14 @@ public sealed class EventReader(StorageAccount storage, UserDataProtector protec
 {
     /// <summary>The record columns the API needs; the rest (Writer) stays on the server.</summary>
     public static readonly IReadOnlyList<string> Columns =
-        ["PartitionKey", "RowKey", "Name", "Id", "Ts", "V", "ReceivedAt", "State", "Due", "Queues", "Message", "Blob"];
+        ["PartitionKey", "RowKey", "Name", "Id", "Ts", "V", "ReceivedAt", "State", "Due", "Queues", "Message", "Blob", "Writer", "Outbox"];
 
     public async Task<TableEntity?> FindAsync(string environment, string internalId, CancellationToken ct)
     {
         await storage.EnsureCreatedAsync(ct);
         var found = await storage.Events.GetEntityIfExistsAsync<TableEntity>(
             RecordKeys.Partition(environment, internalId), RecordKeys.Row(internalId), Columns, ct);
-        return found.HasValue ? found.Value : null;
+        return found.HasValue && found.Value?.GetString("State") != RecordState.Void ? found.Value : null;
     }
 
     /// <summary>The queue envelope exactly as ingest stored it: inline, or the claim-checked blob.</summary>
@@ -62,12 +63,15 @@ public sealed class EventReader(StorageAccount storage, UserDataProtector protec
         return content.Value.Content.ToArray();
     }
 
-    public async Task<EventView> ViewAsync(string environment, TableEntity record, CancellationToken ct)
+    /// <param name="writers">Shared by the views of one page: whether each writing request is still in flight.</param>
+    public async Task<EventView> ViewAsync(string environment, TableEntity record, CancellationToken ct, ConcurrentDictionary<string, Task<bool>>? writers = null)
     {
         var internalId = RecordKeys.InternalIdOf(record.RowKey);
         using var envelope = JsonDocument.Parse(await ReadEnvelopeAsync(record, ct));
         var root = envelope.RootElement;
         var user = await ReadUserAsync(environment, internalId, root.GetProperty("user"), ct);
+        var state = EventStates.Of(record.GetString("State"), record.GetInt64("Due"), time.GetUtcNow().ToUnixTimeMilliseconds());
+        if (record.GetString("State") == RecordState.Pending && await InFlightAsync(record, writers, ct)) state = EventState.Pending;
         return new EventView(
             internalId,
             record.GetString("Id"),
@@ -79,9 +83,20 @@ public sealed class EventReader(StorageAccount storage, UserDataProtector protec
             record.GetString("V"),
             record.GetInt64("ReceivedAt") ?? 0,
             environment,
-            EventStates.Name(EventStates.Of(record.GetString("State"), record.GetInt64("Due"), time.GetUtcNow().ToUnixTimeMilliseconds())),
+            EventStates.Name(state),
             record.GetInt64("Due"));
     }
+
+    /// <summary>A record is known to be on its queues once the outbox row of the request that wrote
+    /// it is gone (the request, or the repair job, finished sending); until then it is on its way.</summary>
+    private Task<bool> InFlightAsync(TableEntity record, ConcurrentDictionary<string, Task<bool>>? writers, CancellationToken ct)
+    {
+        if (record.GetString("Outbox") is not { } partition || record.GetString("Writer") is not { } nonce) return Task.FromResult(false);
+        return writers is null ? OutboxRowExistsAsync(partition, nonce, ct) : writers.GetOrAdd(partition + "/" + nonce, _ => OutboxRowExistsAsync(partition, nonce, ct));
+    }
+
+    private async Task<bool> OutboxRowExistsAsync(string partition, string nonce, CancellationToken ct) =>
+        (await storage.Outbox.GetEntityIfExistsAsync<TableEntity>(partition, nonce, ["RowKey"], ct)).HasValue;
 
     /// <summary>The only place the API reads <c>user</c> from a stored envelope: it opens the
     /// sealed value, or answers <see cref="StoredUser.Erased"/> once the person was erased.</summary>

@@ -5,8 +5,10 @@ namespace EventIngest.Api;
 /// <summary>An event's state as the REST API shows it.</summary>
 public enum EventState
 {
-    /// <summary>On its queue(s), or about to be: the repair job finishes a request that died midway.</summary>
+    /// <summary>On its queue(s): its request (or the repair job) has finished sending it.</summary>
     Delivered,
+    /// <summary>Accepted and on its way: its request, or the repair job if the request died, is sending it.</summary>
+    Pending,
     /// <summary>Held until <c>due</c>.</summary>
     Scheduled,
     Cancelled,
@@ -17,13 +19,13 @@ public enum EventState
 /// <summary>The one mapping from a record's stored <c>State</c> to what the API shows and allows.</summary>
 public static class EventStates
 {
-    /// <summary>A scheduled record keeps its state once released: from <c>due</c> on, its message
-    /// is visible on its queue(s), so it counts as delivered.</summary>
+    /// <summary>Only what is known to be on its queues says delivered: a scheduled event is
+    /// <c>scheduled</c> until its release has sent it, even past its due time.</summary>
     public static EventState Of(string? stored, long? due, long now) => stored switch
     {
         RecordState.Pending => EventState.Delivered,
-        RecordState.Scheduled when due is { } d && d > now => EventState.Scheduled,
-        RecordState.Scheduled => EventState.Delivered,
+        RecordState.Scheduled or RecordState.Releasing => EventState.Scheduled,
+        RecordState.Released => EventState.Delivered,
         RecordState.Cancelled => EventState.Cancelled,
         _ => EventState.Unknown,
     };
@@ -31,6 +33,7 @@ public static class EventStates
     public static string Name(EventState state) => state switch
     {
         EventState.Delivered => "delivered",
+        EventState.Pending => "pending",
         EventState.Scheduled => "scheduled",
         EventState.Cancelled => "cancelled",
         _ => "unknown",
@@ -39,7 +42,7 @@ public static class EventStates
     /// <summary>Why the event may not be replayed, or null when it may.</summary>
     public static string? ReplayRefusal(EventState state, long? due) => state switch
     {
-        EventState.Delivered => null,
+        EventState.Delivered or EventState.Pending => null,
         EventState.Scheduled => $"The event is scheduled for {ApiResults.Timestamp(DateTimeOffset.FromUnixTimeMilliseconds(due ?? 0))} and has not been delivered yet",
         EventState.Cancelled => "The event was cancelled",
         _ => "The event is in a state this version cannot replay",

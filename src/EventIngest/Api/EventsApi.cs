@@ -38,7 +38,8 @@ public sealed class EventsApi(ApiGate gate, EventReader reader, EventListing lis
             {
                 return ApiResults.BadRequest(InvalidCursor);
             }
-            var events = await Task.WhenAll(page.Records.Select(r => reader.ViewAsync(environment, r, token)));
+            var writers = new System.Collections.Concurrent.ConcurrentDictionary<string, Task<bool>>(StringComparer.Ordinal);
+            var events = await Task.WhenAll(page.Records.Select(r => reader.ViewAsync(environment, r, token, writers)));
             return ApiResults.Page(events, page.Next?.Encode(), time.GetUtcNow());
         }, ct);
 

@@ -63,6 +63,16 @@ public sealed class EventEndpoint(
             var outcomes = await pipeline.IngestAsync(environment, seed, parsed.Events, receivedAt, ct);
             return IngestResponse.Success(outcomes);
         }
+        catch (SeedReusedException ex)
+        {
+            return IngestResponse.Error(409, [new FieldError(ex.Index, null, SeedReusedException.Reason)]);
+        }
+        catch (OperationCanceledException) when (ct.IsCancellationRequested)
+        {
+            // The client hung up before anything was written; there is nobody to answer.
+            logger.LogInformation("Client closed the connection before its events were stored ({Environment})", environment);
+            return IngestResponse.Error(499, "Client closed the connection; nothing was stored");
+        }
         catch (KeyManagementUnavailableException ex)
         {
             logger.LogWarning(ex, "Key management unavailable; answering 503 for {Environment}", environment);

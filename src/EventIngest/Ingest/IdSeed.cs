@@ -59,6 +59,9 @@ public sealed class IdSeed
         return new IdSeed(millis, decoded[..10].ToArray(), fromHeader: true);
     }
 
+    /// <summary>The seed in the header's form, so a stored seed gives back the same ids.</summary>
+    public override string ToString() => string.Create(CultureInfo.InvariantCulture, $"{Millis},{Convert.ToBase64String(_entropy)}");
+
     public string IdFor(int index)
     {
         Span<byte> entropy = stackalloc byte[10];

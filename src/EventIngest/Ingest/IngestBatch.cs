@@ -37,6 +37,8 @@ public sealed class PendingEvent
     public required IReadOnlyList<string> Queues { get; init; }
     /// <summary>The queue envelope (see <see cref="Storage.EventMessage"/>).</summary>
     public required byte[] Message { get; init; }
+    /// <summary>What makes a retry the same event (<see cref="EventFingerprint"/>).</summary>
+    public required byte[] Fingerprint { get; init; }
     /// <summary>Name of the blob holding <see cref="Message"/> when it is too big to go inline.</summary>
     public string? BlobName { get; set; }
 
@@ -66,6 +68,10 @@ public sealed class IngestBatch
     /// <summary>Unique per request attempt: records carry it so the repair job finds what this attempt wrote.</summary>
     public required string Nonce { get; init; }
     public required long ReceivedAt { get; init; }
+    /// <summary>The seed of the internal ids: with the event count it names every id the request may write.</summary>
+    public required IdSeed Seed { get; init; }
+    /// <summary>The outbox partition of the request's row; records name it, so a reader can tell whether the request is still in flight.</summary>
+    public required string OutboxPartition { get; init; }
     /// <summary>The record partition: all ids of one seed share their first 19 characters.</summary>
     public required string RecordPartition { get; init; }
     public required IReadOnlyList<PendingEvent> Events { get; init; }

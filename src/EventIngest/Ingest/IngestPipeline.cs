@@ -10,8 +10,9 @@ namespace EventIngest.Ingest;
 /// <summary>
 /// Seals each event's <c>user</c>, then stores and enqueues the validated events of one request:
 /// outbox row → large envelopes to blobs → records (seed-keyed ones claim their key) →
-/// caller-key claims → queue messages (scheduled ones delayed or parked) → answer; the outbox row
-/// is removed afterwards, off the request's path (see <see cref="Outbox"/>).
+/// caller-key claims → queue messages (scheduled ones delayed or parked), in rounds whose
+/// progress is noted on the outbox row → answer; the outbox row is removed afterwards, off the
+/// request's path (see <see cref="Outbox"/>).
 /// Once the outbox row exists, a crash at any later point is finished by <see cref="OutboxRepair"/>,
 /// so an acknowledged event always reaches its queue. See docs/architecture.md.
 /// </summary>
@@ -31,25 +32,46 @@ public sealed class IngestPipeline(
     // take its outbox row over; past this it gives up with 503 and the repair finishes the work.
     private readonly TimeSpan _deadline = repairOptions.Value.RepairAfter / 2;
 
-    public async Task<IReadOnlyList<EventOutcome>> IngestAsync(string environment, IdSeed? headerSeed, IReadOnlyList<ParsedEvent> events, long receivedAt, CancellationToken ct)
+    /// <summary>Events sent between two notes of progress on the outbox row: a request killed while
+    /// sending is re-sent by the repair from its last note, so at most this many events twice.</summary>
+    public const int ProgressEvery = 64;
+
+    /// <param name="requestAborted">The client hung up. Honoured only until the outbox row is written:
+    /// from then on the request finishes what it started (or stops at its deadline, leaving the
+    /// rest to the repair job), so a client that goes away never leaves a half-sent request behind.</param>
+    public async Task<IReadOnlyList<EventOutcome>> IngestAsync(string environment, IdSeed? headerSeed, IReadOnlyList<ParsedEvent> events, long receivedAt, CancellationToken requestAborted)
     {
         if (events.Count == 0) return [];
         var started = Stopwatch.StartNew();
-        await storage.EnsureCreatedAsync(ct);
+        await storage.EnsureCreatedAsync(requestAborted);
 
-        var batch = await PrepareAsync(environment, headerSeed ?? IdSeed.Random(receivedAt), events, receivedAt, ct);
+        var batch = await PrepareAsync(environment, headerSeed ?? IdSeed.Random(receivedAt), events, receivedAt, requestAborted);
+        requestAborted.ThrowIfCancellationRequested();
 
-        await outbox.OpenAsync(batch, ct);
-        await queue.StoreLargeAsync(environment, batch.Events.Where(e => !e.IsDuplicate), ct);
-        CheckDeadline(started);
-        await store.WriteRecordsAsync(batch, ct);
-        await store.ClaimKeysAsync(batch, ct);
-        CheckDeadline(started);
-
-        var accepted = batch.Events.Where(e => !e.IsDuplicate).ToList();
-        await Task.WhenAll(
-            queue.SendAsync(environment, accepted.Where(e => e.Due is null), ct),
-            scheduler.PlaceAsync(environment, accepted.Where(e => e.Due is not null).Select(e => ToScheduled(batch, e)).ToList(), ct));
+        // Every storage call from here on stops at the deadline (not only between steps): past it the
+        // repair job may take the request over, and it fences off whatever is still on its way.
+        using var deadline = new CancellationTokenSource(_deadline - started.Elapsed is { Ticks: > 0 } left ? left : TimeSpan.Zero);
+        var ct = deadline.Token;
+        try
+        {
+            await outbox.OpenAsync(batch, ct);
+            try
+            {
+                await queue.StoreLargeAsync(environment, batch.Events.Where(e => !e.IsDuplicate), ct);
+                await store.WriteRecordsAsync(batch, ct);
+            }
+            catch (SeedReusedException)
+            {
+                await AbandonAsync(batch, ct);
+                throw;
+            }
+            await store.ClaimKeysAsync(batch, ct);
+            await SendAsync(batch, ct);
+        }
+        catch (OperationCanceledException ex) when (deadline.IsCancellationRequested)
+        {
+            throw new StorageUnavailableException($"The request took longer than {_deadline.TotalSeconds:0} s; the repair job completes what was written.", ex);
+        }
 
         // Everything is on its queues: the answer goes out now, the outbox row is removed after it.
         outbox.Finish(batch);
@@ -59,9 +81,35 @@ public sealed class IngestPipeline(
         return outcomes;
     }
 
-    private ScheduledItem ToScheduled(IngestBatch batch, PendingEvent e) =>
-        new(e.InternalId, e.Name, e.Id, e.Due!.Value, batch.RecordPartition, e.Queues,
-            queue.MessageFor(batch.Environment, e.InternalId, e.Name, e.Message, e.BlobName, e.Message.Length));
+    /// <summary>Sends in rounds of <see cref="ProgressEvery"/> events in request order; after each
+    /// round but the last, notes on the outbox row how far it got (while the next round sends).</summary>
+    private async Task SendAsync(IngestBatch batch, CancellationToken ct)
+    {
+        var progress = Task.CompletedTask;
+        for (var from = 0; from < batch.Events.Count; from += ProgressEvery)
+        {
+            var round = batch.Events.Skip(from).Take(ProgressEvery).Where(e => !e.IsDuplicate).ToList();
+            await Task.WhenAll(
+                queue.SendAsync(batch.Environment, round.Where(e => e.Due is null), ct),
+                scheduler.PlaceAsync(batch.Environment, round.Where(e => e.Due is not null).Select(e => ToScheduled(batch, e)).ToList(), ct));
+            var through = Math.Min(from + ProgressEvery, batch.Events.Count);
+            if (through == batch.Events.Count) break;
+            await progress;
+            progress = outbox.NoteProgressAsync(batch, through, ct);
+        }
+        await progress;
+    }
+
+    /// <summary>A refused request (409) takes back what it wrote; if it cannot, the repair job does.</summary>
+    private async Task AbandonAsync(IngestBatch batch, CancellationToken ct)
+    {
+        await outbox.MarkAbandonedAsync(batch, ct);
+        await store.DeleteWrittenByAsync(batch.RecordPartition, batch.Nonce, ct);
+        await outbox.DeleteAsync(batch, ct);
+    }
+
+    private static ScheduledItem ToScheduled(IngestBatch batch, PendingEvent e) =>
+        new(e.InternalId, e.Name, e.Id, e.Due!.Value, batch.RecordPartition);
 
     private async Task<IngestBatch> PrepareAsync(string environment, IdSeed seed, IReadOnlyList<ParsedEvent> events, long receivedAt, CancellationToken ct)
     {
@@ -103,6 +151,7 @@ public sealed class IngestPipeline(
                 Key = e.Id is not null ? KeyKind.Caller : seed.FromHeader ? KeyKind.Seed : KeyKind.None,
                 Queues = router.QueuesFor(e.Name),
                 Message = stored ? EventMessage.Build(internalIds[i], environment, e, sealedUsers[sealedIndex++], receivedAt) : [],
+                Fingerprint = stored ? EventFingerprint.Of(e) : [],
                 SameKeyAs = stored ? null : pending[sameKeyAs[i]],
             };
         }
@@ -112,16 +161,11 @@ public sealed class IngestPipeline(
             Environment = environment,
             Nonce = Ulid.NewUlid(receivedAt),
             ReceivedAt = receivedAt,
+            Seed = seed,
+            OutboxPartition = outbox.PartitionFor(receivedAt),
             RecordPartition = RecordKeys.Partition(environment, pending[0].InternalId),
             Events = pending,
         };
     }
 
-    private void CheckDeadline(Stopwatch started)
-    {
-        if (started.Elapsed > _deadline)
-        {
-            throw new StorageUnavailableException($"The request took longer than {_deadline.TotalSeconds:0} s; the repair job completes what was written.");
-        }
-    }
 }

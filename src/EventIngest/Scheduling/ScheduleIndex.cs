@@ -1,5 +1,4 @@
 using System.Globalization;
-using System.Text.Json;
 using Azure.Data.Tables;
 using EventIngest.Storage;
 
@@ -8,10 +7,10 @@ namespace EventIngest.Scheduling;
 /// <summary>
 /// Rows of the schedule table. Every scheduled event has an index row,
 /// <c>{env}|{yyyyMMdd of due}</c> / <c>{due, 13 digits}|{internal id}</c>, so an environment's
-/// pending events list in due order; it records where the event waits: on its queue(s), with the
-/// receipts that can delete or re-time the messages, or parked in the table. Parked events also
-/// have a row under <c>~parked|{day}</c> (no environment name starts with '~'), which is what the
-/// release job scans.
+/// pending events list in due order; it says where the event waits: as a marker on the due queue
+/// (<c>queued</c>) or parked in the table. It is a listing aid, not the truth (the record is).
+/// Parked events also have a row under <c>~parked|{day}</c> (no environment name starts with
+/// '~'), which is what the release job scans.
 /// </summary>
 public static class ScheduleIndex
 {
@@ -31,7 +30,7 @@ public static class ScheduleIndex
 
     public static string Due(long millis) => millis.ToString("D13", CultureInfo.InvariantCulture);
 
-    public static TableEntity IndexRow(string environment, ScheduledItem item, string state, IEnumerable<MessageReceipt>? receipts)
+    public static TableEntity IndexRow(string environment, ScheduledItem item, string state)
     {
         var (pk, rk) = KeyFor(environment, item.Due, item.InternalId);
         var row = new TableEntity(pk, rk)
@@ -42,18 +41,11 @@ public static class ScheduleIndex
             ["RecordPartition"] = item.RecordPartition,
         };
         if (item.Id is not null) row["Id"] = item.Id;
-        if (receipts is not null) row["Receipts"] = JsonSerializer.Serialize(receipts.ToArray(), ReceiptsContext.Default.MessageReceiptArray);
         return row;
     }
-
-    public static MessageReceipt[] ReceiptsOf(TableEntity indexRow) =>
-        indexRow.GetString("Receipts") is { } json ? JsonSerializer.Deserialize(json, ReceiptsContext.Default.MessageReceiptArray) ?? [] : [];
 
     public static string InternalIdOf(TableEntity indexRow) => indexRow.RowKey[(indexRow.RowKey.LastIndexOf('|') + 1)..];
 }
 
-/// <summary>An event to hold until <see cref="Due"/>: its queues and the exact message body to put on them.</summary>
-public sealed record ScheduledItem(string InternalId, string Name, string? Id, long Due, string RecordPartition, IReadOnlyList<string> Queues, byte[] Body);
-
-[System.Text.Json.Serialization.JsonSerializable(typeof(MessageReceipt[]))]
-internal sealed partial class ReceiptsContext : System.Text.Json.Serialization.JsonSerializerContext;
+/// <summary>An event to hold until <see cref="Due"/>; its record says where it goes and what it carries.</summary>
+public sealed record ScheduledItem(string InternalId, string Name, string? Id, long Due, string RecordPartition);

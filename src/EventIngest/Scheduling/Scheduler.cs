@@ -1,5 +1,7 @@
+using System.Text.Json;
 using Azure;
 using Azure.Data.Tables;
+using Azure.Storage.Queues.Models;
 using EventIngest.Storage;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
@@ -10,7 +12,7 @@ public enum ScheduleChange
 {
     Done,
     NotFound,
-    /// <summary>Already on its queue and due (or taken by a consumer): too late to change.</summary>
+    /// <summary>Already released to its queues (or being released): too late to change.</summary>
     Released,
     Cancelled,
     /// <summary>Not a scheduled event.</summary>
@@ -20,21 +22,32 @@ public enum ScheduleChange
 }
 
 /// <summary>
-/// Holds events until they are due. An event due within <see cref="SchedulingOptions.Horizon"/>
-/// goes on its queue at once with a visibility delay, so the queue service itself releases it on
-/// time (visibility is set in whole seconds, rounded up: never early, at most one second late).
-/// A later one is parked in the schedule table until the release job moves it to its queue,
-/// again with a delay. The index row is the event's single point of truth: every change to it is
-/// ETag-conditional, so concurrent releases, cancels and reschedules have exactly one winner.
+/// Holds events until they are due. The event's record is the single point of truth: its
+/// <c>State</c> (<c>scheduled</c> → <c>releasing</c> → <c>released</c>, or <c>cancelled</c>)
+/// and its <c>Due</c>, every change ETag-conditional. What waits on a queue is only a marker on
+/// the internal due queue, sent invisible until the due time (a parked row in the schedule table
+/// when due beyond <see cref="SchedulingOptions.Horizon"/>, since queue delays stop at 7 days).
+/// When a marker becomes visible the release (<see cref="ReleaseDueAsync"/>) checks the record:
+/// only a record still <c>scheduled</c> for exactly that due time is released, by first taking
+/// it (<c>releasing</c>, conditional), then sending its envelope to its queues, then marking it
+/// <c>released</c>. So a cancel is one conditional update — answered 200, the event never fires,
+/// whatever markers exist (a marker whose send was retried after its response was lost
+/// included); a reschedule sends a marker for the new time and then moves <c>Due</c> in one
+/// conditional update, which leaves every older marker stale. Index rows in the schedule table
+/// only list pending events (<c>GET /v1/scheduled</c>).
 /// </summary>
 public sealed class Scheduler(StorageAccount storage, EventQueue queue, IOptions<SchedulingOptions> options, TimeProvider time, ILogger<Scheduler> logger)
 {
+    /// <summary>How long a release holds an event before another may take it over (its process died).</summary>
+    public static readonly TimeSpan ReleaseLease = TimeSpan.FromSeconds(60);
+    private const int ReceiveBatch = 32;
+
     private readonly TimeSpan _horizon = options.Value.Horizon;
 
     private long Now => time.GetUtcNow().ToUnixTimeMilliseconds();
 
-    /// <summary>Puts items on their queues (delayed) or parks them, and writes their index rows.
-    /// Safe to repeat: rows are upserted.</summary>
+    /// <summary>Puts a due marker on the due queue (or parks the event) and writes the index rows.
+    /// Safe to repeat: a second marker for the same due time releases nothing twice.</summary>
     public async Task PlaceAsync(string environment, IReadOnlyList<ScheduledItem> items, CancellationToken ct)
     {
         if (items.Count == 0) return;
@@ -42,35 +55,18 @@ public sealed class Scheduler(StorageAccount storage, EventQueue queue, IOptions
         var near = items.Where(i => i.Due - now <= _horizon.TotalMilliseconds).ToList();
         var far = items.Where(i => i.Due - now > _horizon.TotalMilliseconds).ToList();
 
-        var indexRows = new List<TableEntity>(items.Count);
         if (near.Count > 0)
         {
-            var receipts = await SendAsync(near, ct);
-            indexRows.AddRange(near.Select((item, n) => ScheduleIndex.IndexRow(environment, item, ScheduleIndex.Queued, receipts[n])));
+            await queue.SendDelayedAsync([.. near.Select(i => (storage.DueQueueName, DueMarker.Build(environment, i.InternalId, i.Due), i.Due))], time, ct);
         }
-        indexRows.AddRange(far.Select(item => ScheduleIndex.IndexRow(environment, item, ScheduleIndex.Parked, null)));
-
-        // Parked rows first: an index row saying "parked" must never lack the row the release job scans.
         await UpsertAsync(far.Select(item =>
         {
             var (pk, rk) = ScheduleIndex.ParkedKeyFor(environment, item.Due, item.InternalId);
             return new TableEntity(pk, rk) { ["Due"] = item.Due };
         }), ct);
-        await UpsertAsync(indexRows, ct);
-    }
-
-    private async Task<List<MessageReceipt[]>> SendAsync(IReadOnlyList<ScheduledItem> items, CancellationToken ct)
-    {
-        var messages = items.SelectMany(i => i.Queues.Select(q => (q, i.Body, i.Due))).ToList();
-        var sent = await queue.SendDelayedAsync(messages, time, ct);
-        var result = new List<MessageReceipt[]>(items.Count);
-        var offset = 0;
-        foreach (var item in items)
-        {
-            result.Add(sent[offset..(offset + item.Queues.Count)]);
-            offset += item.Queues.Count;
-        }
-        return result;
+        await UpsertAsync([
+            .. near.Select(item => ScheduleIndex.IndexRow(environment, item, ScheduleIndex.Queued)),
+            .. far.Select(item => ScheduleIndex.IndexRow(environment, item, ScheduleIndex.Parked))], ct);
     }
 
     private async Task UpsertAsync(IEnumerable<TableEntity> rows, CancellationToken ct)
@@ -81,8 +77,8 @@ public sealed class Scheduler(StorageAccount storage, EventQueue queue, IOptions
         }
     }
 
-    /// <summary>The release job: moves parked events that have come within the horizon onto their
-    /// queues. With nothing to move it costs one query.</summary>
+    /// <summary>The release job for parked events: those now within the horizon get their due
+    /// marker; the parked row goes. With nothing to move it costs one query.</summary>
     public async Task<int> ReleaseParkedAsync(CancellationToken ct)
     {
         await storage.EnsureCreatedAsync(ct);
@@ -92,134 +88,177 @@ public sealed class Scheduler(StorageAccount storage, EventQueue queue, IOptions
         var moved = 0;
         await foreach (var parked in storage.Schedule.QueryAsync<TableEntity>(filter, cancellationToken: ct))
         {
-            if (await MoveParkedAsync(parked, ct)) moved++;
+            var parts = parked.RowKey.Split('|');
+            var (environment, internalId, due) = (parts[1], parts[2], parked.GetInt64("Due")!.Value);
+            // A marker for a cancelled or rescheduled event is stale and releases nothing.
+            await queue.SendDelayedAsync([(storage.DueQueueName, DueMarker.Build(environment, internalId, due), due)], time, ct);
+            await MergeIndexAsync(environment, due, internalId, ScheduleIndex.Queued, ct);
+            await DeleteQuietlyAsync(parked, ct);
+            moved++;
         }
         return moved;
     }
 
-    private async Task<bool> MoveParkedAsync(TableEntity parked, CancellationToken ct)
+    /// <summary>
+    /// Receives due markers and releases their events until <paramref name="budget"/> has passed
+    /// (or at once, with <see cref="TimeSpan.Zero"/>, after one pass over what is visible).
+    /// Returns the events released.
+    /// </summary>
+    public async Task<int> ReleaseDueAsync(TimeSpan budget, TimeSpan idlePause, CancellationToken ct)
     {
-        var parts = parked.RowKey.Split('|');
-        var (environment, internalId, due) = (parts[1], parts[2], parked.GetInt64("Due")!.Value);
-        var (pk, rk) = ScheduleIndex.KeyFor(environment, due, internalId);
-        var index = await GetAsync(storage.Schedule, pk, rk, ct);
-        if (index?.GetString("State") != ScheduleIndex.Parked)
+        await storage.EnsureCreatedAsync(ct);
+        var due = await storage.ReadyQueueAsync(storage.DueQueueName, ct);
+        var watch = System.Diagnostics.Stopwatch.StartNew();
+        var released = 0;
+        while (true)
         {
-            await DeleteQuietlyAsync(parked, ct); // cancelled, rescheduled or moved already
-            return false;
-        }
-
-        var item = await ItemFromRecordAsync(environment, internalId, due, index, ct);
-        if (item is null)
-        {
-            logger.LogWarning("Parked event {InternalId} has no record; dropping its schedule rows", internalId);
-            await DeleteQuietlyAsync(parked, ct);
-            return false;
-        }
-
-        var receipts = (await SendAsync([item], ct))[0];
-        var queued = ScheduleIndex.IndexRow(environment, item, ScheduleIndex.Queued, receipts);
-        var mover = Guid.NewGuid().ToString("N");
-        queued["Mover"] = mover;
-        try
-        {
-            await storage.Schedule.UpdateEntityAsync(queued, index.ETag, TableUpdateMode.Replace, ct);
-        }
-        catch (RequestFailedException ex) when (ex.Status is 412 or 404)
-        {
-            // Another release, a cancel or a reschedule won: take back what this pass sent.
-            // A retried update can fail with 412 although its first attempt landed: check whose it is.
-            if (ex.Status == 412 && (await GetAsync(storage.Schedule, pk, rk, ct))?.GetString("Mover") == mover)
+            QueueMessage[] markers = (await due.ReceiveMessagesAsync(ReceiveBatch, ReleaseLease, ct)).Value;
+            await Parallel.ForEachAsync(markers, new ParallelOptions { MaxDegreeOfParallelism = ReceiveBatch, CancellationToken = ct }, async (marker, token) =>
             {
-                await DeleteQuietlyAsync(parked, ct);
-                return true;
-            }
-            foreach (var r in receipts) await queue.TryDeleteAsync(r, ct);
-            return false;
+                try
+                {
+                    if (await ReleaseAsync(marker, token)) Interlocked.Increment(ref released);
+                }
+                catch (Exception ex) when (StorageErrors.IsTransient(ex) && !token.IsCancellationRequested)
+                {
+                    // The marker becomes visible again when its lease ends, and the release is retried.
+                    logger.LogWarning(ex, "Releasing a scheduled event failed; retried when its marker is visible again");
+                }
+            });
+            if (watch.Elapsed >= budget) return released;
+            if (markers.Length < ReceiveBatch) await Task.Delay(idlePause, time, ct);
         }
-        await DeleteQuietlyAsync(parked, ct);
-        return true;
     }
 
-    /// <summary>Cancels a pending scheduled event: its messages are deleted before they become visible.</summary>
+    private async Task<bool> ReleaseAsync(QueueMessage marker, CancellationToken ct)
+    {
+        var due = await storage.ReadyQueueAsync(storage.DueQueueName, ct);
+        if (DueMarker.Parse(marker.Body) is not { } m)
+        {
+            logger.LogWarning("Dropped an unreadable due marker {MessageId}", marker.MessageId);
+            await due.DeleteMessageAsync(marker.MessageId, marker.PopReceipt, ct);
+            return false;
+        }
+        var wait = m.Due - Now;
+        if (wait > 0)
+        {
+            // Visible before its time (a clock behind the queue's, or a marker re-timed): wait again.
+            await due.UpdateMessageAsync(marker.MessageId, marker.PopReceipt, visibilityTimeout: EventQueue.VisibilityDelay(TimeSpan.FromMilliseconds(wait)), cancellationToken: ct);
+            return false;
+        }
+
+        var released = false;
+        for (var attempt = 0; attempt < 5; attempt++)
+        {
+            var record = await GetAsync(storage.Events, RecordKeys.Partition(m.Environment, m.InternalId), RecordKeys.Row(m.InternalId), ct);
+            var state = record?.GetString("State");
+            if (record is null || record.GetInt64("Due") != m.Due || state is not (RecordState.Scheduled or RecordState.Releasing)) break; // stale
+            if (state == RecordState.Releasing && record.GetInt64("ReleasingSince") is { } since && Now - since < ReleaseLease.TotalMilliseconds)
+            {
+                // Another release holds it; look again once its lease is over.
+                await due.UpdateMessageAsync(marker.MessageId, marker.PopReceipt, visibilityTimeout: ReleaseLease, cancellationToken: ct);
+                return false;
+            }
+            var take = new TableEntity(record.PartitionKey, record.RowKey) { ["State"] = RecordState.Releasing, ["ReleasingSince"] = Now };
+            ETag held;
+            try
+            {
+                held = (await storage.Events.UpdateEntityAsync(take, record.ETag, TableUpdateMode.Merge, ct)).Headers.ETag ?? ETag.All;
+            }
+            catch (RequestFailedException ex) when (ex.Status is 412 or 404)
+            {
+                continue; // cancelled, rescheduled or taken meanwhile: look again
+            }
+            var envelope = record.GetBinary("Message");
+            var body = queue.MessageFor(m.Environment, m.InternalId, record.GetString("Name"), envelope, record.GetString("Blob"), envelope?.Length ?? 0);
+            await queue.SendAsync(Queues(record).Select(q => (q, body)), ct);
+            try
+            {
+                await storage.Events.UpdateEntityAsync(new TableEntity(record.PartitionKey, record.RowKey) { ["State"] = RecordState.Released }, held, TableUpdateMode.Merge, ct);
+            }
+            catch (RequestFailedException ex) when (ex.Status is 412 or 404)
+            {
+                // Our own update retried after it landed, or a release that took over after our lease.
+            }
+            await DeleteIndexQuietlyAsync(m.Environment, m.Due, m.InternalId, ct);
+            released = true;
+            break;
+        }
+        await due.DeleteMessageAsync(marker.MessageId, marker.PopReceipt, ct);
+        return released;
+    }
+
+    /// <summary>Cancels a scheduled event not yet released: one conditional update of its record.
+    /// Answered <see cref="ScheduleChange.Done"/>, the event is never delivered.</summary>
     public async Task<ScheduleChange> CancelAsync(string environment, string internalId, CancellationToken ct)
     {
         for (var attempt = 0; attempt < 5; attempt++)
         {
-            var (record, index, verdict) = await LoadPendingAsync(environment, internalId, ct);
+            var (record, verdict) = await LoadScheduledAsync(environment, internalId, ct);
             if (verdict != ScheduleChange.Done) return verdict;
-
-            if (!await RemovePlacementAsync(index!, ct))
-            {
-                var now = await LoadPendingAsync(environment, internalId, ct);
-                return now.Verdict == ScheduleChange.Cancelled ? ScheduleChange.Cancelled : ScheduleChange.Released;
-            }
             try
             {
-                index!["State"] = ScheduleIndex.Cancelled;
-                await storage.Schedule.UpdateEntityAsync(index, index.ETag, TableUpdateMode.Merge, ct);
+                await storage.Events.UpdateEntityAsync(new TableEntity(record!.PartitionKey, record.RowKey) { ["State"] = RecordState.Cancelled }, record.ETag, TableUpdateMode.Merge, ct);
             }
             catch (RequestFailedException ex) when (ex.Status is 412 or 404)
             {
-                continue; // moved by the release job meanwhile: look again
+                // Changed meanwhile, or our own update retried after it landed: look again.
+                if ((await LoadScheduledAsync(environment, internalId, ct)).Verdict == ScheduleChange.Cancelled) break;
+                continue;
             }
-            await storage.Events.UpdateEntityAsync(new TableEntity(record!.PartitionKey, record.RowKey) { ["State"] = RecordState.Cancelled }, ETag.All, TableUpdateMode.Merge, ct);
+            var due = record.GetInt64("Due")!.Value;
+            await TidyAsync(environment, due, internalId, ScheduleIndex.Cancelled, ct);
             return ScheduleChange.Done;
         }
-        return ScheduleChange.Conflict;
+        var now = await LoadScheduledAsync(environment, internalId, ct);
+        return now.Verdict == ScheduleChange.Cancelled ? ScheduleChange.Done : ScheduleChange.Conflict;
     }
 
-    /// <summary>Moves a pending scheduled event to a new time. The new placement is made before the
-    /// old one is removed, so a crash in between can deliver twice but never loses the event.</summary>
+    /// <summary>Moves a scheduled event not yet released to a new time: a marker for the new time
+    /// first, then <c>Due</c>, <c>Ts</c> and the envelope in one conditional update of the record.
+    /// Until that update the old time holds; after it the new one, and no other.</summary>
     public async Task<ScheduleChange> RescheduleAsync(string environment, string internalId, long newTs, CancellationToken ct)
     {
-        var (record, index, verdict) = await LoadPendingAsync(environment, internalId, ct);
+        var (record, verdict) = await LoadScheduledAsync(environment, internalId, ct);
         if (verdict != ScheduleChange.Done) return verdict;
+        var oldDue = record!.GetInt64("Due")!.Value;
 
-        var envelope = await EnvelopeAsync(record!, ct);
+        var envelope = await EnvelopeAsync(record, ct);
         var updated = EventMessage.WithTs(envelope, newTs);
-        var blob = record!.GetString("Blob");
+        var blob = record.GetString("Blob");
         if (blob is not null)
         {
             blob = EventQueue.BlobNameFor(environment, internalId) + "." + ScheduleIndex.Due(newTs);
             await storage.LargeEvents.GetBlobClient(blob).UploadAsync(BinaryData.FromBytes(updated), overwrite: true, ct);
         }
-        var item = new ScheduledItem(internalId, record.GetString("Name"), record.GetString("Id"), newTs, record.PartitionKey,
-            Queues(record), queue.MessageFor(environment, internalId, record.GetString("Name"), updated, blob, updated.Length));
-        var sameKey = ScheduleIndex.KeyFor(environment, newTs, internalId) == (index!.PartitionKey, index.RowKey);
-
-        if (!sameKey) await PlaceAsync(environment, [item], ct);
-        if (!await RemovePlacementAsync(index, ct))
-        {
-            if (!sameKey) await UndoPlacementAsync(environment, item, ct);
-            return ScheduleChange.Released;
-        }
-        if (sameKey)
-        {
-            await PlaceAsync(environment, [item], ct);
-        }
-        else
-        {
-            try
-            {
-                await storage.Schedule.DeleteEntityAsync(index.PartitionKey, index.RowKey, index.ETag, ct);
-            }
-            catch (RequestFailedException ex) when (ex.Status is 412 or 404)
-            {
-                await UndoPlacementAsync(environment, item, ct);
-                return ScheduleChange.Conflict;
-            }
-        }
+        var item = new ScheduledItem(internalId, record.GetString("Name"), record.GetString("Id"), newTs, record.PartitionKey);
+        await PlaceAsync(environment, [item], ct);
 
         var change = new TableEntity(record.PartitionKey, record.RowKey) { ["Due"] = newTs, ["Ts"] = newTs };
         if (blob is null) change["Message"] = updated;
         else change["Blob"] = blob;
-        await storage.Events.UpdateEntityAsync(change, ETag.All, TableUpdateMode.Merge, ct);
+        try
+        {
+            await storage.Events.UpdateEntityAsync(change, record.ETag, TableUpdateMode.Merge, ct);
+        }
+        catch (RequestFailedException ex) when (ex.Status is 412 or 404)
+        {
+            var (now, nowVerdict) = await LoadScheduledAsync(environment, internalId, ct);
+            if (nowVerdict != ScheduleChange.Done || now!.GetInt64("Due") != newTs)
+            {
+                // Released, cancelled or moved by someone else: the marker just sent is stale.
+                if (oldDue != newTs) await DeleteIndexQuietlyAsync(environment, newTs, internalId, ct);
+                return nowVerdict == ScheduleChange.Done ? ScheduleChange.Conflict : nowVerdict;
+            }
+            // Our own update, retried by the SDK after it had landed.
+        }
+        if (oldDue != newTs) await TidyAsync(environment, oldDue, internalId, null, ct);
         return ScheduleChange.Done;
     }
 
     /// <summary>Pending scheduled events of an environment in due order, after the cursor (an
-    /// index key). Costs one query per page: the keys are in due order.</summary>
+    /// index key). Each index row is checked against its record, so a row left behind by an
+    /// interrupted cancel or reschedule is never listed.</summary>
     public async Task<(List<TableEntity> Items, string? Next)> ListPendingAsync(string environment, long? dueBefore, int limit, string? cursor, CancellationToken ct)
     {
         await storage.EnsureCreatedAsync(ct);
@@ -230,85 +269,83 @@ public sealed class Scheduler(StorageAccount storage, EventQueue queue, IOptions
         var before = dueBefore ?? long.MaxValue;
         var filter = TableClient.CreateQueryFilter(
             $"PartitionKey ge {fromPartition} and PartitionKey lt {environment + "|~"} and (PartitionKey gt {fromPartition} or RowKey gt {afterRow}) and State ne {ScheduleIndex.Cancelled} and Due gt {now} and Due lt {before}");
-        var items = new List<TableEntity>(limit);
+        var rows = new List<TableEntity>(limit);
+        string? next = null;
         await foreach (var page in storage.Schedule.QueryAsync<TableEntity>(filter, maxPerPage: limit, cancellationToken: ct).AsPages())
         {
             foreach (var row in page.Values)
             {
-                items.Add(row);
-                if (items.Count == limit) return (items, $"{row.PartitionKey}#{row.RowKey}");
+                rows.Add(row);
+                if (rows.Count == limit)
+                {
+                    next = $"{row.PartitionKey}#{row.RowKey}";
+                    break;
+                }
             }
+            if (next is not null) break;
         }
-        return (items, null);
+        var current = new bool[rows.Count];
+        await Parallel.ForEachAsync(Enumerable.Range(0, rows.Count), new ParallelOptions { MaxDegreeOfParallelism = 16, CancellationToken = ct }, async (i, token) =>
+        {
+            var internalId = ScheduleIndex.InternalIdOf(rows[i]);
+            var record = await GetAsync(storage.Events, RecordKeys.Partition(environment, internalId), RecordKeys.Row(internalId), token);
+            current[i] = record?.GetString("State") == RecordState.Scheduled && record.GetInt64("Due") == rows[i].GetInt64("Due");
+        });
+        return ([.. rows.Where((_, i) => current[i])], next);
     }
 
-    /// <summary>Puts the record's scheduled events back into place if their request died before it
-    /// could (called by the repair job); leaves placed ones alone.</summary>
-    public async Task EnsurePlacedAsync(string environment, TableEntity record, byte[] body, CancellationToken ct)
-    {
-        var internalId = RecordKeys.InternalIdOf(record.RowKey);
-        var due = record.GetInt64("Due")!.Value;
-        var (pk, rk) = ScheduleIndex.KeyFor(environment, due, internalId);
-        if (await GetAsync(storage.Schedule, pk, rk, ct) is not null) return;
-        await PlaceAsync(environment, [new ScheduledItem(internalId, record.GetString("Name"), record.GetString("Id"), due, record.PartitionKey, Queues(record), body)], ct);
-    }
+    /// <summary>Puts a scheduled record's marker (and index row) in place again, for the repair job.
+    /// A repeated marker is harmless: only the record decides what is released.</summary>
+    public Task EnsurePlacedAsync(string environment, TableEntity record, CancellationToken ct) =>
+        PlaceAsync(environment, [new ScheduledItem(RecordKeys.InternalIdOf(record.RowKey), record.GetString("Name"), record.GetString("Id"), record.GetInt64("Due")!.Value, record.PartitionKey)], ct);
 
-    private async Task<(TableEntity? Record, TableEntity? Index, ScheduleChange Verdict)> LoadPendingAsync(string environment, string internalId, CancellationToken ct)
+    private async Task<(TableEntity? Record, ScheduleChange Verdict)> LoadScheduledAsync(string environment, string internalId, CancellationToken ct)
     {
         await storage.EnsureCreatedAsync(ct);
         var record = await GetAsync(storage.Events, RecordKeys.Partition(environment, internalId), RecordKeys.Row(internalId), ct);
-        if (record is null) return (null, null, ScheduleChange.NotFound);
-        switch (record.GetString("State"))
+        return record?.GetString("State") switch
         {
-            case RecordState.Cancelled: return (record, null, ScheduleChange.Cancelled);
-            case RecordState.Scheduled: break;
-            default: return (record, null, ScheduleChange.NotScheduled);
-        }
-        var due = record.GetInt64("Due")!.Value;
-        if (due <= Now) return (record, null, ScheduleChange.Released);
-        var (pk, rk) = ScheduleIndex.KeyFor(environment, due, internalId);
-        var index = await GetAsync(storage.Schedule, pk, rk, ct);
-        return index?.GetString("State") switch
-        {
-            null => (record, null, ScheduleChange.Conflict), // its request is still placing it
-            ScheduleIndex.Cancelled => (record, index, ScheduleChange.Cancelled),
-            _ => (record, index, ScheduleChange.Done),
+            null or RecordState.Void => (null, ScheduleChange.NotFound),
+            RecordState.Scheduled => (record, ScheduleChange.Done),
+            RecordState.Cancelled => (record, ScheduleChange.Cancelled),
+            RecordState.Releasing or RecordState.Released => (record, ScheduleChange.Released),
+            _ => (record, ScheduleChange.NotScheduled),
         };
     }
 
-    /// <summary>Deletes the event's waiting messages, or its parked row. False when a message is
-    /// already gone, i.e. the event has been released.</summary>
-    private async Task<bool> RemovePlacementAsync(TableEntity index, CancellationToken ct)
+    /// <summary>After a cancel or a reschedule: the old index row is marked (or removed) and a parked
+    /// row removed. Best effort: what stays behind is stale and is skipped by listing and release.</summary>
+    private async Task TidyAsync(string environment, long due, string internalId, string? indexState, CancellationToken ct)
     {
-        if (index.GetString("State") == ScheduleIndex.Parked)
+        try
         {
-            var (pk, rk) = ScheduleIndex.ParkedKeyFor(index.PartitionKey[..index.PartitionKey.LastIndexOf('|')], index.GetInt64("Due")!.Value, ScheduleIndex.InternalIdOf(index));
+            if (indexState is null) await DeleteIndexQuietlyAsync(environment, due, internalId, ct);
+            else await MergeIndexAsync(environment, due, internalId, indexState, ct);
+            var (pk, rk) = ScheduleIndex.ParkedKeyFor(environment, due, internalId);
             await DeleteQuietlyAsync(new TableEntity(pk, rk), ct);
-            return true;
         }
-        var all = true;
-        foreach (var receipt in ScheduleIndex.ReceiptsOf(index)) all &= await queue.TryDeleteAsync(receipt, ct);
-        return all;
-    }
-
-    private async Task UndoPlacementAsync(string environment, ScheduledItem item, CancellationToken ct)
-    {
-        var (pk, rk) = ScheduleIndex.KeyFor(environment, item.Due, item.InternalId);
-        if (await GetAsync(storage.Schedule, pk, rk, ct) is { } placed)
+        catch (Exception ex) when (StorageErrors.IsTransient(ex) && !ct.IsCancellationRequested)
         {
-            await RemovePlacementAsync(placed, ct);
-            await DeleteQuietlyAsync(placed, ct);
+            logger.LogWarning(ex, "Could not tidy the schedule rows of {InternalId}; they are stale and skipped", internalId);
         }
     }
 
-    private async Task<ScheduledItem?> ItemFromRecordAsync(string environment, string internalId, long due, TableEntity index, CancellationToken ct)
+    private async Task MergeIndexAsync(string environment, long due, string internalId, string state, CancellationToken ct)
     {
-        var record = await GetAsync(storage.Events, RecordKeys.Partition(environment, internalId), RecordKeys.Row(internalId), ct);
-        if (record is null) return null;
-        var envelope = record.GetBinary("Message");
-        var blob = record.GetString("Blob");
-        var body = queue.MessageFor(environment, internalId, record.GetString("Name"), envelope, blob, envelope?.Length ?? 0);
-        return new ScheduledItem(internalId, record.GetString("Name"), index.GetString("Id"), due, record.PartitionKey, Queues(record), body);
+        var (pk, rk) = ScheduleIndex.KeyFor(environment, due, internalId);
+        try
+        {
+            await storage.Schedule.UpdateEntityAsync(new TableEntity(pk, rk) { ["State"] = state }, ETag.All, TableUpdateMode.Merge, ct);
+        }
+        catch (RequestFailedException ex) when (ex.Status == 404)
+        {
+        }
+    }
+
+    private Task DeleteIndexQuietlyAsync(string environment, long due, string internalId, CancellationToken ct)
+    {
+        var (pk, rk) = ScheduleIndex.KeyFor(environment, due, internalId);
+        return DeleteQuietlyAsync(new TableEntity(pk, rk), ct);
     }
 
     private async Task<byte[]> EnvelopeAsync(TableEntity record, CancellationToken ct) =>
@@ -333,3 +370,26 @@ public sealed class Scheduler(StorageAccount storage, EventQueue queue, IOptions
         }
     }
 }
+
+/// <summary>The body of a due marker: which event, in which environment, for which due time.</summary>
+public sealed record DueMarker(string Environment, string InternalId, long Due)
+{
+    public static byte[] Build(string environment, string internalId, long due) =>
+        JsonSerializer.SerializeToUtf8Bytes(new DueMarker(environment, internalId, due), DueMarkerContext.Default.DueMarker);
+
+    public static DueMarker? Parse(BinaryData body)
+    {
+        try
+        {
+            return JsonSerializer.Deserialize(body.ToMemory().Span, DueMarkerContext.Default.DueMarker);
+        }
+        catch (JsonException)
+        {
+            return null;
+        }
+    }
+}
+
+[System.Text.Json.Serialization.JsonSourceGenerationOptions(PropertyNamingPolicy = System.Text.Json.Serialization.JsonKnownNamingPolicy.SnakeCaseLower)]
+[System.Text.Json.Serialization.JsonSerializable(typeof(DueMarker))]
+internal sealed partial class DueMarkerContext : System.Text.Json.Serialization.JsonSerializerContext;

@@ -45,21 +45,14 @@ public sealed class EventQueue(StorageAccount storage)
             await SendOneAsync(client, m.Body, static () => null, token);
         });
 
-    /// <summary>Sends messages that stay invisible until their due time (ms since the epoch); the
-    /// receipts allow deleting or re-timing them while they wait. Each delay is computed as its
-    /// message is sent, so time spent waiting for a send slot does not make it late.</summary>
-    public async Task<MessageReceipt[]> SendDelayedAsync(IReadOnlyList<(string Queue, byte[] Body, long Due)> messages, TimeProvider time, CancellationToken ct)
-    {
-        var receipts = new MessageReceipt[messages.Count];
-        await Parallel.ForEachAsync(Enumerable.Range(0, messages.Count), new ParallelOptions { MaxDegreeOfParallelism = SendConcurrency, CancellationToken = ct }, async (i, token) =>
+    /// <summary>Sends messages that stay invisible until their due time (ms since the epoch). Each
+    /// delay is computed as its message is sent, so time spent waiting for a send slot does not make it late.</summary>
+    public Task SendDelayedAsync(IReadOnlyList<(string Queue, byte[] Body, long Due)> messages, TimeProvider time, CancellationToken ct) =>
+        Parallel.ForEachAsync(messages, new ParallelOptions { MaxDegreeOfParallelism = SendConcurrency, CancellationToken = ct }, async (m, token) =>
         {
-            var (queueName, body, due) = messages[i];
-            var client = await storage.ReadyQueueAsync(queueName, token);
-            var sent = await SendOneAsync(client, body, () => VisibilityDelay(TimeSpan.FromMilliseconds(due - time.GetUtcNow().ToUnixTimeMilliseconds())), token);
-            receipts[i] = new MessageReceipt(queueName, sent.MessageId, sent.PopReceipt);
+            var client = await storage.ReadyQueueAsync(m.Queue, token);
+            await SendOneAsync(client, m.Body, () => VisibilityDelay(TimeSpan.FromMilliseconds(m.Due - time.GetUtcNow().ToUnixTimeMilliseconds())), token);
         });
-        return receipts;
-    }
 
     /// <summary>One send, in one of the instance's send slots. The delay is computed once the slot is
     /// held, so time spent waiting for it does not make a delayed message late.</summary>
@@ -76,34 +69,6 @@ public sealed class EventQueue(StorageAccount storage)
         }
     }
 
-    /// <summary>False when the message is gone: a consumer has received it (its pop receipt changed) or deleted it.</summary>
-    public async Task<bool> TryDeleteAsync(MessageReceipt receipt, CancellationToken ct)
-    {
-        try
-        {
-            await storage.Queue(receipt.Queue).DeleteMessageAsync(receipt.MessageId, receipt.PopReceipt, ct);
-            return true;
-        }
-        catch (RequestFailedException ex) when (ex.Status is 404 or 400)
-        {
-            return false;
-        }
-    }
-
-    /// <summary>Re-times a waiting message; null when it is gone.</summary>
-    public async Task<MessageReceipt?> TryDelayAsync(MessageReceipt receipt, TimeSpan delay, CancellationToken ct)
-    {
-        try
-        {
-            var updated = await storage.Queue(receipt.Queue).UpdateMessageAsync(receipt.MessageId, receipt.PopReceipt, visibilityTimeout: VisibilityDelay(delay), cancellationToken: ct);
-            return receipt with { PopReceipt = updated.Value.PopReceipt };
-        }
-        catch (RequestFailedException ex) when (ex.Status is 404 or 400)
-        {
-            return null;
-        }
-    }
-
     /// <summary>Queue visibility is set in whole seconds; rounding up keeps a message invisible
     /// until its due time, at most one second past it.</summary>
     public static TimeSpan VisibilityDelay(TimeSpan delay) =>
@@ -112,6 +77,3 @@ public sealed class EventQueue(StorageAccount storage)
     /// <summary>Messages never expire on their own: an event waits on its queue until consumed.</summary>
     private static readonly TimeSpan NeverExpire = TimeSpan.FromSeconds(-1);
 }
-
-/// <summary>What identifies a sent message while it waits: needed to delete or re-time it.</summary>
-public sealed record MessageReceipt(string Queue, string MessageId, string PopReceipt);

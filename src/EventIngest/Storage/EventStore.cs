@@ -42,6 +42,8 @@ public sealed class EventStore(StorageAccount storage, IOptions<IngestOptions> i
             ["State"] = e.Due is null ? RecordState.Pending : RecordState.Scheduled,
             ["Queues"] = string.Join(',', e.Queues),
             ["Writer"] = batch.Nonce,
+            ["Outbox"] = batch.OutboxPartition,
+            ["Fingerprint"] = e.Fingerprint,
         };
         if (e.Id is not null) entity["Id"] = e.Id;
         if (e.V is not null) entity["V"] = e.V;
@@ -52,9 +54,10 @@ public sealed class EventStore(StorageAccount storage, IOptions<IngestOptions> i
     }
 
     /// <summary>
-    /// Inserts the records of events not yet known. A record that already exists is, for a
-    /// seed-keyed event, the original of a duplicate (or replaced once outside the window); for a
-    /// caller-keyed event it is left to the claim to decide.
+    /// Inserts the records of events not yet known. A record that already exists is our own
+    /// (a retried insert), void (fenced off: taken over), a different event under the same id
+    /// (the seed was reused: <see cref="SeedReusedException"/>), or the same event: for a
+    /// seed-keyed event the original of a duplicate; for a caller-keyed one the claim decides.
     /// </summary>
     public async Task WriteRecordsAsync(IngestBatch batch, CancellationToken ct)
     {
@@ -94,33 +97,103 @@ public sealed class EventStore(StorageAccount storage, IOptions<IngestOptions> i
 
     private async Task ResolveExistingRecordAsync(IngestBatch batch, PendingEvent e, TableEntity found, CancellationToken ct)
     {
+        if (found.GetString("State") == RecordState.Void)
+        {
+            if (found.GetString("FencedBy") == batch.Nonce)
+            {
+                // The repair job took this request over (it ran past its deadline): it owns the outcome now.
+                throw new StorageUnavailableException("The request ran past its deadline and was taken over by the repair job.");
+            }
+            // Fenced off from an earlier attempt that was never answered: the id is free for this one.
+            try
+            {
+                await storage.Events.UpdateEntityAsync(RecordEntity(batch, e), found.ETag, TableUpdateMode.Replace, ct);
+                e.RecordWritten = true;
+                return;
+            }
+            catch (RequestFailedException ex) when (ex.Status is 412 or 404)
+            {
+                throw new StorageUnavailableException("Another attempt of this request is writing the same events; retry.", ex);
+            }
+        }
         if (found.GetString("Writer") == batch.Nonce)
         {
             // Our own insert, reported as a conflict because the SDK retried a transaction that had landed.
             e.RecordWritten = true;
             return;
         }
+        if (found.GetBinary("Fingerprint") is { } fingerprint && !fingerprint.AsSpan().SequenceEqual(e.Fingerprint))
+        {
+            throw new SeedReusedException(e.Index);
+        }
         switch (e.Key)
         {
             case KeyKind.Caller:
                 e.RecordExisted = true;
                 return;
-            case KeyKind.Seed when !IsExpired(found.GetInt64("ReceivedAt")):
-                e.DuplicateOf = e.InternalId;
-                return;
             case KeyKind.Seed:
-                try
-                {
-                    await storage.Events.UpdateEntityAsync(RecordEntity(batch, e), found.ETag, TableUpdateMode.Replace, ct);
-                    e.RecordWritten = true;
-                }
-                catch (RequestFailedException ex) when (ex.Status == 412)
-                {
-                    e.DuplicateOf = e.InternalId; // another request replaced it first
-                }
+                // The same event under the same id: a retry, however late. An internal id names one
+                // event for as long as its record exists, so it is never given to another.
+                e.DuplicateOf = e.InternalId;
                 return;
             default:
                 throw new InvalidOperationException($"Random internal id {e.InternalId} collided with an existing record.");
+        }
+    }
+
+    /// <summary>
+    /// Makes sure no record of the request can be written any more: every id the request could
+    /// write that has no record gets a void one (<see cref="RecordState.Void"/>), which its late
+    /// inserts collide with. The repair job calls it before it reads what the request wrote, so a
+    /// write still on its way when the request gave up can never land unseen.
+    /// </summary>
+    public async Task<int> FenceAsync(string partition, IdSeed seed, int count, string nonce, CancellationToken ct)
+    {
+        if (count == 0) return 0;
+        var ids = Enumerable.Range(0, count).Select(seed.IdFor).ToList();
+        var fenced = 0;
+        for (var attempt = 0; ; attempt++)
+        {
+            var existing = await ReadRecordsAsync(partition, ids, ct);
+            var missing = ids.Where(id => !existing.ContainsKey(RecordKeys.Row(id))).ToList();
+            if (missing.Count == 0) return fenced;
+            var now = time.GetUtcNow().ToUnixTimeMilliseconds();
+            try
+            {
+                foreach (var chunk in missing.Chunk(MaxTransactionActions))
+                {
+                    await InsertAllAsync(storage.Events, chunk.Select(id => new TableEntity(partition, RecordKeys.Row(id))
+                    {
+                        ["State"] = RecordState.Void,
+                        ["FencedBy"] = nonce,
+                        ["ReceivedAt"] = now,
+                    }).ToList(), ct);
+                    fenced += chunk.Length;
+                }
+                return fenced;
+            }
+            catch (RequestFailedException ex) when (ex.Status == 409 && attempt < 5)
+            {
+                // A record landed meanwhile (or our own retried insert did): read again.
+            }
+        }
+    }
+
+    /// <summary>Deletes the records a request wrote (a refused request's, or the losers of a claim).</summary>
+    public async Task DeleteWrittenByAsync(string partition, string nonce, CancellationToken ct)
+    {
+        var filter = TableClient.CreateQueryFilter($"PartitionKey eq {partition} and Writer eq {nonce}");
+        var rows = new List<TableEntity>();
+        await foreach (var row in storage.Events.QueryAsync<TableEntity>(filter, maxPerPage: 1000, select: ["PartitionKey", "RowKey"], cancellationToken: ct)) rows.Add(row);
+        foreach (var row in rows)
+        {
+            try
+            {
+                await storage.Events.DeleteEntityAsync(row.PartitionKey, row.RowKey, ETag.All, ct);
+            }
+            catch (RequestFailedException ex) when (ex.Status == 404)
+            {
+            }
         }
     }
 
@@ -130,7 +203,7 @@ public sealed class EventStore(StorageAccount storage, IOptions<IngestOptions> i
         var filter = TableClient.CreateQueryFilter($"PartitionKey eq {partition} and RowKey ge {keys[0]} and RowKey le {keys[^1]}");
         var wanted = keys.ToHashSet(StringComparer.Ordinal);
         var result = new Dictionary<string, TableEntity>(StringComparer.Ordinal);
-        await foreach (var entity in storage.Events.QueryAsync<TableEntity>(filter, maxPerPage: 1000, select: ["RowKey", "ReceivedAt", "Writer"], cancellationToken: ct))
+        await foreach (var entity in storage.Events.QueryAsync<TableEntity>(filter, maxPerPage: 1000, select: ["RowKey", "ReceivedAt", "Writer", "State", "FencedBy", "Fingerprint"], cancellationToken: ct))
         {
             if (wanted.Contains(entity.RowKey)) result[entity.RowKey] = entity;
         }
@@ -160,15 +233,16 @@ public sealed class EventStore(StorageAccount storage, IOptions<IngestOptions> i
     /// <summary>
     /// A retry that finds its event's record written by an earlier attempt (which died before
     /// claiming the key) and then wins the claim sends the event itself; it takes the record over
-    /// (<c>Writer</c>), so the repair of the earlier attempt does not send it a second time, and
-    /// its own repair does if this attempt dies too.
+    /// (its own envelope and <c>Writer</c>), so the record holds exactly what this attempt sends,
+    /// the repair of the earlier attempt does not send it a second time, and its own repair does if
+    /// this attempt dies too.
     /// </summary>
     private async Task AdoptAsync(IngestBatch batch, List<PendingEvent> adopted, CancellationToken ct)
     {
-        foreach (var chunk in adopted.Chunk(MaxTransactionActions))
+        foreach (var chunk in Chunk(adopted, e => e.BlobName is null ? e.Message.Length : 512))
         {
             await storage.Events.SubmitTransactionAsync(chunk.Select(e => new TableTransactionAction(
-                TableTransactionActionType.UpdateMerge, new TableEntity(batch.RecordPartition, RecordKeys.Row(e.InternalId)) { ["Writer"] = batch.Nonce }, ETag.All)), ct);
+                TableTransactionActionType.UpdateReplace, RecordEntity(batch, e), ETag.All)), ct);
         }
     }
 
@@ -323,8 +397,15 @@ public static class RecordState
 {
     /// <summary>Recorded; on its queue(s) unless the request died, in which case the repair job sends it.</summary>
     public const string Pending = "pending";
-    /// <summary>Held until <c>Due</c> (see the schedule table for where it waits).</summary>
+    /// <summary>Held until <c>Due</c>; released only by a due marker for exactly that time (Scheduling/Scheduler.cs).</summary>
     public const string Scheduled = "scheduled";
+    /// <summary>Due, and being sent to its queues by a release that holds it (<c>ReleasingSince</c>) for a lease.</summary>
+    public const string Releasing = "releasing";
+    /// <summary>A scheduled event sent to its queues.</summary>
+    public const string Released = "released";
     /// <summary>A scheduled event cancelled before it was due.</summary>
     public const string Cancelled = "cancelled";
+    /// <summary>No event: an id fenced off by the repair job so that a late write of a request it
+    /// took over cannot land. Never shown; a later attempt of the same request may take the id.</summary>
+    public const string Void = "void";
 }

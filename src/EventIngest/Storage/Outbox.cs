@@ -72,6 +72,7 @@ public sealed class Outbox(StorageAccount storage, ILogger<Outbox> logger) : Bac
             ["Env"] = batch.Environment,
             ["RecordPartition"] = batch.RecordPartition,
             ["Count"] = batch.Events.Count,
+            ["Seed"] = batch.Seed.ToString(),
             ["Created"] = batch.ReceivedAt,
         };
         var riders = RidersFor(partition);
@@ -85,6 +86,26 @@ public sealed class Outbox(StorageAccount storage, ILogger<Outbox> logger) : Bac
             throw;
         }
     }
+
+    /// <summary>Events before <paramref name="sentThrough"/> (in request order) are on their queues:
+    /// a repair of this request starts after them. A row already gone (repaired) is left alone.</summary>
+    public async Task NoteProgressAsync(IngestBatch batch, int sentThrough, CancellationToken ct)
+    {
+        try
+        {
+            await storage.Outbox.UpdateEntityAsync(new TableEntity(PartitionOf(batch), batch.Nonce) { ["SentThrough"] = sentThrough }, ETag.All, TableUpdateMode.Merge, ct);
+        }
+        catch (RequestFailedException ex) when (ex.Status == 404)
+        {
+        }
+    }
+
+    /// <summary>The request was refused after writing: the repair job deletes what it wrote instead of sending it.</summary>
+    public Task MarkAbandonedAsync(IngestBatch batch, CancellationToken ct) =>
+        storage.Outbox.UpdateEntityAsync(new TableEntity(PartitionOf(batch), batch.Nonce) { ["Abandoned"] = true }, ETag.All, TableUpdateMode.Merge, ct);
+
+    /// <summary>Deletes the request's row at once (a refused request that has taken back what it wrote).</summary>
+    public Task DeleteAsync(IngestBatch batch, CancellationToken ct) => DeleteOneAsync(PartitionOf(batch), batch.Nonce, ct);
 
     /// <summary>The request is complete: its row is deleted later, off the request's path.</summary>
     public void Finish(IngestBatch batch)
@@ -127,7 +148,10 @@ public sealed class Outbox(StorageAccount storage, ILogger<Outbox> logger) : Bac
         }
     }
 
-    private string PartitionOf(IngestBatch batch) => PartitionFor(batch.ReceivedAt, _shard);
+    private static string PartitionOf(IngestBatch batch) => batch.OutboxPartition;
+
+    /// <summary>The partition this instance writes a row received at <paramref name="receivedAt"/> to.</summary>
+    public string PartitionFor(long receivedAt) => PartitionFor(receivedAt, _shard);
 
     private async Task FlushAsync(long finishedBefore, CancellationToken ct)
     {
@@ -180,10 +204,10 @@ public sealed class Outbox(StorageAccount storage, ILogger<Outbox> logger) : Bac
             {
                 return; // our own transaction, retried by the SDK after it had landed
             }
-            catch (TableTransactionFailedException ex) when (ex.Status == 404)
+            catch (RequestFailedException ex) when (ex.Status == 404)
             {
                 // A finished row is gone already (its delete was retried, or the repair job took it).
-                if (ex.FailedTransactionActionIndex is int index && index > 0) riders.RemoveAt(index - 1);
+                if (ex is TableTransactionFailedException { FailedTransactionActionIndex: int index } && index > 0) riders.RemoveAt(index - 1);
                 else riders.Clear();
             }
         }

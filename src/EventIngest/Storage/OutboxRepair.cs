@@ -1,5 +1,6 @@
 using Azure;
 using Azure.Data.Tables;
+using EventIngest.Ingest;
 using EventIngest.Scheduling;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
@@ -7,14 +8,16 @@ using Microsoft.Extensions.Options;
 namespace EventIngest.Storage;
 
 /// <summary>
-/// Completes requests that died after writing their outbox row: every record such a request
-/// wrote is claimed (if it has a caller key) and sent to its queues (a scheduled one put back in
+/// Completes requests that died (or gave up) after writing their outbox row. It first fences the
+/// request off (<see cref="EventStore.FenceAsync"/>), so nothing it still had on its way can land
+/// later unseen; then every record the request wrote, from where the request noted it had sent
+/// up to (<c>SentThrough</c>), is claimed (if it has a caller key) and sent to its queues (a scheduled one put back in
 /// place unless it already is), then the row is removed. Records go in chunks of 16, sent at once;
 /// each finished chunk is noted on the row, so a pass that dies part-way is resumed, not repeated.
 /// A pass with nothing stuck costs one query. Two passes never work on the same row: each takes
 /// a row by updating it with its ETag first.
 /// </summary>
-public sealed class OutboxRepair(StorageAccount storage, EventQueue queue, Scheduler scheduler, IOptions<RepairOptions> options, TimeProvider time, ILogger<OutboxRepair> logger)
+public sealed class OutboxRepair(StorageAccount storage, EventStore store, EventQueue queue, Scheduler scheduler, IOptions<RepairOptions> options, TimeProvider time, ILogger<OutboxRepair> logger)
 {
     // One round of parallel sends, then one merge on the row: a pass killed mid-way repeats at most this many.
     private const int ChunkSize = 16;
@@ -56,6 +59,26 @@ public sealed class OutboxRepair(StorageAccount storage, EventQueue queue, Sched
         var environment = row.GetString("Env");
         var partition = row.GetString("RecordPartition");
         var nonce = row.RowKey;
+        var seed = IdSeed.Parse(row.GetString("Seed"));
+        var count = row.GetInt32("Count") ?? 0;
+        // First the fence: from here on no write of the request can land, so what is read below is
+        // all it will ever have written (rows of older versions carry no seed and are not fenced).
+        if (seed is not null) await store.FenceAsync(partition, seed, count, nonce, ct);
+
+        if (row.GetBoolean("Abandoned") == true)
+        {
+            await store.DeleteWrittenByAsync(partition, nonce, ct);
+            await DeleteRowAsync(row, ct);
+            logger.LogWarning("Removed what a refused request wrote: outbox row {Nonce}", nonce);
+            return 0;
+        }
+
+        // Events the request itself noted as sent (in request order) are not sent again.
+        var sentThrough = row.GetInt32("SentThrough") ?? 0;
+        var indexOf = seed is not null && sentThrough > 0
+            ? Enumerable.Range(0, count).ToDictionary(seed.IdFor, i => i, StringComparer.Ordinal)
+            : null;
+
         // Records come in row-key order; "Done" is the last row key of the chunks a pass finished,
         // so a pass interrupted part-way does not make the next one send those chunks again.
         var filter = row.GetString("Done") is { } done
@@ -65,6 +88,7 @@ public sealed class OutboxRepair(StorageAccount storage, EventQueue queue, Sched
         var chunk = new List<TableEntity>(ChunkSize);
         await foreach (var record in storage.Events.QueryAsync<TableEntity>(filter, maxPerPage: 1000, cancellationToken: ct))
         {
+            if (indexOf is not null && indexOf.TryGetValue(RecordKeys.InternalIdOf(record.RowKey), out var index) && index < sentThrough) continue;
             chunk.Add(record);
             if (chunk.Count < ChunkSize) continue;
             sent += await RepairChunkAsync(environment, chunk, ct);
@@ -72,6 +96,13 @@ public sealed class OutboxRepair(StorageAccount storage, EventQueue queue, Sched
             chunk.Clear();
         }
         if (chunk.Count > 0) sent += await RepairChunkAsync(environment, chunk, ct);
+        await DeleteRowAsync(row, ct);
+        logger.LogWarning("Repaired an interrupted request: {Count} events sent from outbox row {Nonce}", sent, nonce);
+        return sent;
+    }
+
+    private async Task DeleteRowAsync(TableEntity row, CancellationToken ct)
+    {
         try
         {
             await storage.Outbox.DeleteEntityAsync(row.PartitionKey, row.RowKey, row.ETag, ct);
@@ -80,8 +111,6 @@ public sealed class OutboxRepair(StorageAccount storage, EventQueue queue, Sched
         {
             // Removed by the request itself after all, or taken over by another pass.
         }
-        logger.LogWarning("Repaired an interrupted request: {Count} events sent from outbox row {Nonce}", sent, nonce);
-        return sent;
     }
 
     private async Task<int> RepairChunkAsync(string environment, List<TableEntity> records, CancellationToken ct)
@@ -103,19 +132,19 @@ public sealed class OutboxRepair(StorageAccount storage, EventQueue queue, Sched
             await storage.Events.DeleteEntityAsync(record.PartitionKey, record.RowKey, ETag.All, ct);
             return false;
         }
-        var envelope = record.GetBinary("Message");
-        var body = queue.MessageFor(environment, internalId, record.GetString("Name"), envelope, record.GetString("Blob"), envelope?.Length ?? 0);
         switch (record.GetString("State"))
         {
             case RecordState.Pending:
+                var envelope = record.GetBinary("Message");
+                var body = queue.MessageFor(environment, internalId, record.GetString("Name"), envelope, record.GetString("Blob"), envelope?.Length ?? 0);
                 var queues = record.GetString("Queues").Split(',', StringSplitOptions.RemoveEmptyEntries);
                 await queue.SendAsync(queues.Select(q => (q, body)), ct);
                 return true;
             case RecordState.Scheduled:
-                await scheduler.EnsurePlacedAsync(environment, record, body, ct);
+                await scheduler.EnsurePlacedAsync(environment, record, ct);
                 return true;
             default:
-                return false;
+                return false; // void, or already released or cancelled
         }
     }
 

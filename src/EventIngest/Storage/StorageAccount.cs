@@ -66,6 +66,9 @@ public sealed class StorageAccount
     public TableClient Schedule { get; }
     public BlobContainerClient LargeEvents { get; }
 
+    /// <summary>The internal queue of due-time markers for scheduled events (see Scheduling/Scheduler.cs); never a consumer's.</summary>
+    public string DueQueueName => Options.Prefix + "due";
+
     public QueueClient Queue(string name) => _queueClients.GetOrAdd(name, _queues.GetQueueClient);
 
     /// <summary>The queue, created on first use in this process.</summary>

@@ -31,7 +31,7 @@ public sealed class FunctionsAppTests(AzuriteFixture azurite)
     [Fact]
     public void MetadataDeclaresEveryFunctionWithItsTrigger()
     {
-        Assert.Equal(["CancelEvent", "CleanupIdempotency", "EraseUser", "GetEvent", "GetOpenApi", "ListEvents", "ListScheduled", "ReleaseScheduled", "RepairOutbox", "ReplayEvent", "RescheduleEvent", "SendEvents"],
+        Assert.Equal(["CancelEvent", "CleanupIdempotency", "EraseUser", "GetEvent", "GetOpenApi", "ListEvents", "ListScheduled", "ReleaseDue", "ReleaseScheduled", "RepairOutbox", "ReplayEvent", "RescheduleEvent", "SendEvents"],
             Metadata().EnumerateArray().Select(f => f.GetProperty("name").GetString()).Order());
 
         var http = Function("SendEvents").GetProperty("bindings")[0];
@@ -66,6 +66,10 @@ public sealed class FunctionsAppTests(AzuriteFixture azurite)
         var release = Function("ReleaseScheduled").GetProperty("bindings")[0];
         Assert.Equal("timerTrigger", release.GetProperty("type").GetString());
         Assert.Equal("0 */1 * * * *", release.GetProperty("schedule").GetString());
+
+        var due = Function("ReleaseDue").GetProperty("bindings")[0];
+        Assert.Equal("timerTrigger", due.GetProperty("type").GetString());
+        Assert.Equal("0 */1 * * * *", due.GetProperty("schedule").GetString());
 
         var cleanup = Function("CleanupIdempotency").GetProperty("bindings")[0];
         Assert.Equal("timerTrigger", cleanup.GetProperty("type").GetString());

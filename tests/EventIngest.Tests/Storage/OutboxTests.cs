@@ -173,8 +173,8 @@ public sealed class OutboxTests(AzuriteFixture azurite)
     private static IngestBatch Batch(long? at = null)
     {
         var now = at ?? DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
-        var id = Ulid.NewUlid(now);
-        return new IngestBatch { Environment = "dev", Nonce = Ulid.NewUlid(now), ReceivedAt = now, RecordPartition = RecordKeys.Partition("dev", id), Events = [] };
+        var seed = IdSeed.Random(now);
+        return new IngestBatch { Environment = "dev", Nonce = Ulid.NewUlid(now), ReceivedAt = now, Seed = seed, RecordPartition = RecordKeys.Partition("dev", seed.IdFor(0)), Events = [] };
     }
 
     private static async Task<List<TableEntity>> Rows(StorageAccount storage)

@@ -1,0 +1,94 @@
+using System.Net;
+using EventIngest.StorageFaults;
+using EventIngest.Tests.Infrastructure;
+
+namespace EventIngest.Tests.Reliability;
+
+/// <summary>
+/// G3 under storage faults: a cancel answered 200 means the event never fires, even when a send
+/// of it landed while its response was lost; a reschedule that fails part-way leaves the event
+/// cancellable and never delivers it at a time nobody asked for.
+/// </summary>
+[Collection(AzuriteFixture.CollectionName)]
+public sealed class ScheduleFaultTests(AzuriteFixture azurite) : IAsyncLifetime
+{
+    private StorageFaultProxy _proxy = null!;
+    private TestHost _host = null!;
+
+    private static long Now => DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+
+    public async Task InitializeAsync()
+    {
+        _proxy = await StorageFaultProxy.StartAsync(azurite.ConnectionString);
+        _host = await TestHost.StartAsync(_proxy.ConnectionString, azurite.NewStorageNamePrefix());
+        await _host.Storage.EnsureCreatedAsync(default);
+        await _host.Storage.ReadyQueueAsync(_host.DefaultQueue, default);
+    }
+
+    public async Task DisposeAsync()
+    {
+        await _host.DisposeAsync();
+        await _proxy.DisposeAsync();
+    }
+
+    private async Task<string> ScheduleAsync(long ts)
+    {
+        var body = await TestHost.JsonAsync(await _host.SendAsync($$"""{"name":"app/later","ts":{{ts}}}"""));
+        Assert.Equal("scheduled", body.GetProperty("events")[0].GetProperty("outcome").GetString());
+        return body.GetProperty("ids")[0].GetString()!;
+    }
+
+    [Fact]
+    public async Task ACancelAnswered200NeverFiresEvenWhenASendLandedWithItsResponseLost()
+    {
+        _proxy.Add(new FaultRule { Service = StorageService.Queue, Operation = StorageOperation.QueueSend, Kind = FaultKind.ResetAfterForward, Times = 1 });
+        var due = Now + 2500;
+        var id = await ScheduleAsync(due);
+
+        var cancel = await _host.Client.DeleteAsync($"v1/events/{id}");
+
+        Assert.Equal(HttpStatusCode.OK, cancel.StatusCode);
+        await Task.Delay(TimeSpan.FromMilliseconds(due - Now + 2500));
+        Assert.Empty(await _host.ReceiveAllAsync());
+    }
+
+    [Fact]
+    public async Task ARescheduleFailingPartWayLeavesTheEventCancellableAndUndelivered()
+    {
+        var due = Now + 3000;
+        var id = await ScheduleAsync(due);
+        var failing = _proxy.Add(new FaultRule
+        {
+            Service = StorageService.Table,
+            Operation = StorageOperation.TableUpdate,
+            Kind = FaultKind.InternalError,
+            When = r => r.PathAndQuery.Contains(_host.Prefix + "events", StringComparison.Ordinal),
+        });
+
+        var reschedule = await _host.Client.PatchAsync($"v1/events/{id}", new StringContent($$"""{"ts":{{Now + 4000}}}"""));
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, reschedule.StatusCode);
+        _proxy.Remove(failing);
+
+        var cancel = await _host.Client.DeleteAsync($"v1/events/{id}");
+        Assert.Equal(HttpStatusCode.OK, cancel.StatusCode);
+        await Task.Delay(TimeSpan.FromMilliseconds(Math.Max(due, Now + 4000) - Now + 2500));
+        Assert.Empty(await _host.ReceiveAllAsync());
+    }
+
+    [Fact]
+    public async Task ARescheduleAnswered200DeliversOnlyAtTheNewTime()
+    {
+        var id = await ScheduleAsync(Now + 2000);
+        var newTs = Now + 5000;
+        var reschedule = await _host.Client.PatchAsync($"v1/events/{id}", new StringContent($$"""{"ts":{{newTs}}}"""));
+        Assert.Equal(HttpStatusCode.OK, reschedule.StatusCode);
+
+        await Task.Delay(TimeSpan.FromMilliseconds(newTs - Now - 700));
+        Assert.Empty(await _host.ReceiveAllAsync());
+        Assert.Equal(1, await _host.WaitForMessagesAsync(1, TimeSpan.FromSeconds(5)));
+        var message = Assert.Single(await _host.ReceiveAllAsync());
+        Assert.Equal(newTs, message.GetProperty("ts").GetInt64());
+        await Task.Delay(1500);
+        Assert.Empty(await _host.ReceiveAllAsync());
+    }
+}
