@@ -146,10 +146,11 @@ public sealed class StorageFaultProxy : IAsyncDisposable
                 return;
             }
             client.NoDelay = true;
-            var connection = new Connection(client);
+            var connection = new Connection(client, stopping.Token);
             if (cut)
             {
                 connection.Reset();
+                connection.Close();
                 continue;
             }
             live[connection] = 0;
@@ -159,7 +160,7 @@ public sealed class StorageFaultProxy : IAsyncDisposable
 
     private async Task ServeAsync(Listener listener, Connection connection)
     {
-        var token = stopping.Token;
+        var token = connection.Aborted;
         try
         {
             using var clientStream = new NetworkStream(connection.Client, ownsSocket: false);
@@ -225,9 +226,10 @@ public sealed class StorageFaultProxy : IAsyncDisposable
                 if (upstreamCloses || head.HasToken("Connection", "close")) return;
             }
         }
-        catch (Exception ex) when (ex is IOException or SocketException or ObjectDisposedException or OperationCanceledException or InvalidDataException or FormatException or OverflowException)
+        catch (Exception)
         {
-            // The connection broke, was reset on purpose, or the proxy is stopping; the client sees the connection end.
+            // The connection broke, was reset on purpose, the proxy is stopping, or the request was not HTTP the
+            // proxy understands: the client sees its connection end, and nothing else is affected.
         }
         finally
         {
@@ -339,11 +341,15 @@ public sealed class StorageFaultProxy : IAsyncDisposable
     }
 
     /// <summary>One client connection and the Azurite connection paired with it.</summary>
-    private sealed class Connection(Socket client)
+    private sealed class Connection(Socket client, CancellationToken stopping)
     {
+        private readonly CancellationTokenSource aborted = CancellationTokenSource.CreateLinkedTokenSource(stopping);
         private int closed;
 
         public Socket Client { get; } = client;
+
+        /// <summary>Cancelled when the connection is reset or the proxy stops: a delayed request must not land after that.</summary>
+        public CancellationToken Aborted => aborted.Token;
 
         public Upstream? Upstream { get; set; }
 
@@ -352,30 +358,43 @@ public sealed class StorageFaultProxy : IAsyncDisposable
         /// <summary>Aborts the client connection with a TCP RST (not a FIN), as a dropped connection looks.</summary>
         public void Reset()
         {
-            if (Interlocked.Exchange(ref closed, 1) != 0) return;
+            if (Interlocked.Exchange(ref closed, 1) == 0)
+            {
+                try
+                {
+                    Client.LingerState = new LingerOption(true, 0);
+                }
+                catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
+                {
+                }
+                Client.Dispose();
+            }
             try
             {
-                Client.LingerState = new LingerOption(true, 0);
+                aborted.Cancel();
             }
-            catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
+            catch (ObjectDisposedException)
             {
             }
-            Client.Dispose();
             Upstream?.Dispose();
         }
 
+        /// <summary>Ends the connection gracefully (if not reset already); called once, when serving it ends.</summary>
         public void Close()
         {
-            if (Interlocked.Exchange(ref closed, 1) != 0) return;
-            try
+            if (Interlocked.Exchange(ref closed, 1) == 0)
             {
-                Client.Shutdown(SocketShutdown.Both);
+                try
+                {
+                    Client.Shutdown(SocketShutdown.Both);
+                }
+                catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
+                {
+                }
+                Client.Dispose();
             }
-            catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
-            {
-            }
-            Client.Dispose();
             Upstream?.Dispose();
+            aborted.Dispose();
         }
     }
 

@@ -231,17 +231,17 @@ public sealed class StorageFaultProxyTests(AzuriteFixture azurite)
         var table = await NewTableAsync(proxy);
         await table.AddEntityAsync(new TableEntity("p", "r")); // a kept-alive connection now exists
 
-        // A request in flight (held by a long latency) is reset at once when storage goes away.
-        proxy.Add(new FaultRule { Operation = StorageOperation.TableRead, Kind = FaultKind.Latency, Delay = TimeSpan.FromSeconds(20) });
+        // A request in flight (held by a latency) is reset at once when storage goes away, and never lands later.
+        proxy.Add(new FaultRule { Operation = StorageOperation.TableInsert, Kind = FaultKind.Latency, Delay = TimeSpan.FromSeconds(1) });
         var arrived = new TaskCompletionSource();
-        proxy.RequestSeen += r => { if (r.Operation == StorageOperation.TableRead) arrived.TrySetResult(); };
-        var watch = Stopwatch.StartNew();
-        var inFlight = table.GetEntityAsync<TableEntity>("p", "r");
+        proxy.RequestSeen += r => { if (r.Operation == StorageOperation.TableInsert) arrived.TrySetResult(); };
+        var inFlight = table.AddEntityAsync(new TableEntity("p", "late"));
         await arrived.Task.WaitAsync(Quick);
+        var watch = Stopwatch.StartNew();
         proxy.IsCut = true;
         var error = await Assert.ThrowsAsync<RequestFailedException>(() => inFlight.WaitAsync(Quick));
         Assert.Equal(0, error.Status);
-        Assert.True(watch.Elapsed < TimeSpan.FromSeconds(5), $"took {watch.Elapsed}");
+        Assert.True(watch.Elapsed < TimeSpan.FromMilliseconds(500), $"took {watch.Elapsed}");
         proxy.Clear();
 
         var forwarded = proxy.Forwarded;
@@ -250,7 +250,8 @@ public sealed class StorageFaultProxyTests(AzuriteFixture azurite)
 
         proxy.IsCut = false;
         await table.AddEntityAsync(new TableEntity("p", "r2"));
-        Assert.Equal(2, (await ToListAsync(Direct(table).QueryAsync<TableEntity>())).Count);
+        await Task.Delay(TimeSpan.FromSeconds(1.5) - watch.Elapsed); // past the latency the cut request had left
+        Assert.Equal(["r", "r2"], (await ToListAsync(Direct(table).QueryAsync<TableEntity>())).Select(e => e.RowKey));
     }
 
     [Fact]
@@ -396,3 +397,4 @@ public sealed class StorageFaultProxyTests(AzuriteFixture azurite)
         return list;
     }
 }
+
