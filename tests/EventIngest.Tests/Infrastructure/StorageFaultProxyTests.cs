@@ -239,13 +239,12 @@ public sealed class StorageFaultProxyTests(AzuriteFixture azurite)
         await arrived.Task.WaitAsync(Quick);
         var watch = Stopwatch.StartNew();
         proxy.IsCut = true;
-        var error = await Assert.ThrowsAsync<RequestFailedException>(() => inFlight.WaitAsync(Quick));
-        Assert.Equal(0, error.Status);
+        AssertNoAnswer(await Assert.ThrowsAnyAsync<Exception>(() => inFlight.WaitAsync(Quick)));
         Assert.True(watch.Elapsed < TimeSpan.FromMilliseconds(500), $"took {watch.Elapsed}");
         proxy.Clear();
 
         var forwarded = proxy.Forwarded;
-        Assert.Equal(0, (await Assert.ThrowsAsync<RequestFailedException>(() => table.AddEntityAsync(new TableEntity("p", "r2")))).Status);
+        AssertNoAnswer(await Assert.ThrowsAnyAsync<Exception>(() => table.AddEntityAsync(new TableEntity("p", "r2"))));
         Assert.Equal(forwarded, proxy.Forwarded);
 
         proxy.IsCut = false;
@@ -339,6 +338,14 @@ public sealed class StorageFaultProxyTests(AzuriteFixture azurite)
         Assert.Equal([503, 503, 200, 200], outcomes);
         Assert.Equal(2, rule.Applied);
     }
+
+    /// <summary>
+    /// A dropped connection: usually RequestFailedException with status 0, but a connection reset right after it was
+    /// accepted can surface as a bare SocketException (ENOTCONN from HttpClient reading the socket's remote end point),
+    /// which Azure.Core does not wrap. The service's StorageErrors.IsTransient accepts both.
+    /// </summary>
+    private static void AssertNoAnswer(Exception error) =>
+        Assert.True(error is RequestFailedException { Status: 0 } or System.Net.Sockets.SocketException or AggregateException, error.ToString());
 
     private static TableClient TableThrough(StorageFaultProxy proxy, string name, int retries = 0, TimeSpan? timeout = null)
     {
