@@ -39,7 +39,7 @@ public readonly record struct StoredUser(JsonElement? Json)
 /// Reads event records and their envelopes. A record is found by its internal id with one point
 /// read: both keys derive from the id and the environment (<see cref="RecordKeys"/>).
 /// </summary>
-public sealed class EventReader(StorageAccount storage, UserDataProtector protector, TimeProvider time)
+public sealed class EventReader(StorageAccount storage, Outbox outbox, UserDataProtector protector, TimeProvider time)
 {
     /// <summary>The record columns the API needs; the rest (Writer) stays on the server.</summary>
     public static readonly IReadOnlyList<string> Columns =
@@ -91,7 +91,7 @@ public sealed class EventReader(StorageAccount storage, UserDataProtector protec
     /// it is gone (the request, or the repair job, finished sending); until then it is on its way.</summary>
     private Task<bool> InFlightAsync(TableEntity record, ConcurrentDictionary<string, Task<bool>>? writers, CancellationToken ct)
     {
-        if (record.GetString("Outbox") is not { } partition || record.GetString("Writer") is not { } nonce) return Task.FromResult(false);
+        if (record.GetString("Outbox") is not { } partition || record.GetString("Writer") is not { } nonce || outbox.IsFinished(partition, nonce)) return Task.FromResult(false);
         return writers is null ? OutboxRowExistsAsync(partition, nonce, ct) : writers.GetOrAdd(partition + "/" + nonce, _ => OutboxRowExistsAsync(partition, nonce, ct));
     }
 

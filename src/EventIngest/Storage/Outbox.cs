@@ -118,6 +118,12 @@ public sealed class Outbox(StorageAccount storage, ILogger<Outbox> logger) : Bac
         }
     }
 
+    /// <summary>True when this instance finished the request and its row only waits to be deleted.</summary>
+    public bool IsFinished(string partition, string nonce)
+    {
+        lock (_gate) return _finished.TryGetValue(partition, out var rows) && rows.Exists(r => r.Row == nonce);
+    }
+
     /// <summary>Deletes every waiting row now (tests, benchmarks and shutdown).</summary>
     public Task FlushAsync(CancellationToken ct = default) => FlushAsync(long.MaxValue, ct);
 

@@ -32,7 +32,7 @@ public sealed class ClientHangUpTests(AzuriteFixture azurite)
         proxy.RequestSeen += r => { if (r.Operation == StorageOperation.QueueSend) firstSend.TrySetResult(); };
 
         const int count = 3000;
-        var body = "[" + string.Join(',', Enumerable.Range(0, count).Select(i => $$"""{"name":"app/hangup","data":{"i":{{i}}}}""")) + "]";
+        var body = "[" + string.Join(',', Enumerable.Range(0, count).Select(i => "{\"name\":\"app/hangup\",\"data\":{\"i\":" + i + "}}")) + "]";
         var headers = new Dictionary<string, string> { [IdSeed.HeaderName] = "1750000000000,AAECAwQFBgcICQ==" };
         using (var hangUp = new CancellationTokenSource())
         {
