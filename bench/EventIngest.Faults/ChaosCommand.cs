@@ -154,7 +154,9 @@ internal static class ChaosCommand
         Console.WriteLine(summary);
 
         await File.WriteAllTextAsync(Path.Combine(run, "result.txt"), summary.ToString());
-        await File.WriteAllLinesAsync(Path.Combine(run, "violations.txt"), findings.Violations.Select(v => $"{v.Guarantee} {v.InternalId}: {v.Detail}").Concat(findings.Late.Select(l => "late " + l)));
+        await File.WriteAllLinesAsync(Path.Combine(run, "violations.txt"), findings.Violations
+            .SelectMany(v => checker.Trace(v.InternalId).Select(line => "    " + line).Prepend($"{v.Guarantee} {v.InternalId}: {v.Detail}"))
+            .Concat(findings.Late.Select(l => "late " + l)));
         await File.WriteAllLinesAsync(Path.Combine(run, "faults.txt"), faults.Phases.Concat(kills.Select((k, i) => $"kill {i + 1} at {(k - start).TotalSeconds:0.0} s")));
         await File.WriteAllLinesAsync(Path.Combine(run, "consumer-errors.txt"), consumer.Errors);
         var result = new

@@ -325,6 +325,17 @@ internal sealed class InvariantChecker(
         }
     }
 
+    /// <summary>Everything recorded about one id, in time order: for reading a violation.</summary>
+    public IEnumerable<string> Trace(string id)
+    {
+        var lines = new List<(DateTimeOffset At, string Text)>();
+        foreach (var e in sent.Where(e => e.SeedId == id)) lines.Add((DateTimeOffset.MinValue, $"sent as request {e.Request} event {e.Position}: {Short(e)} ts={e.Ts}"));
+        foreach (var a in acks.Where(a => a.InternalId == id)) lines.Add((a.AnsweredAt, $"answered {a.Outcome}{(a.Due is { } d ? " due " + Time(d) : "")} (first sent {a.FirstSent:HH:mm:ss.fff}) for request {a.Event.Request} event {a.Event.Position}, ts={a.Event.Ts}"));
+        foreach (var c in changes.Where(c => c.InternalId == id)) lines.Add((c.Started, $"{c.Kind}{(c.NewTs is { } t ? " to " + Time(t) : "")} {c.Started:HH:mm:ss.fff}..{c.Ended:HH:mm:ss.fff} → {c.Status} {Cut(c.Body)}"));
+        foreach (var m in messages.Where(m => m.InternalId == id)) lines.Add((m.ReceivedAt, $"received on {m.Queue} (inserted {m.InsertedOn:HH:mm:ss.fff}, dequeue {m.DequeueCount}, message {m.MessageId}) ts={m.Ts}{(m.Ts is { } mt ? " " + Time(mt) : "")}{(m.ClaimCheck ? " claim-checked" : "")}"));
+        return lines.OrderBy(l => l.At).Select(l => (l.At == DateTimeOffset.MinValue ? "             " : l.At.ToString("HH:mm:ss.fff", CultureInfo.InvariantCulture)) + "  " + l.Text);
+    }
+
     private static async Task<Dictionary<string, int>> RecordStatesAsync(string azurite, string prefix)
     {
         var counts = new Dictionary<string, int>(StringComparer.Ordinal);
