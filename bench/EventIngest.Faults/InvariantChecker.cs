@@ -218,7 +218,7 @@ internal sealed class InvariantChecker(
                 var at = m.ReceivedAt.ToUnixTimeMilliseconds();
                 if (at < ts - EarlyToleranceMs)
                 {
-                    _f.Violations.Add(new Violation("G3", id, $"rescheduled to {Time(ts)} (answered {change.Ended:HH:mm:ss.fff}), yet received on {m.Queue} at {m.ReceivedAt:HH:mm:ss.fff}, {(ts - at) / 1000.0:0.0} s early"));
+                    _f.Violations.Add(new Violation("G3", id, $"rescheduled to {Time(ts)} (answered {change.Ended:HH:mm:ss.fff}), yet received on {m.Queue} at {m.ReceivedAt:HH:mm:ss.fff}, {(ts - at) / 1000.0:0.0} s early{(placements.Any(p => Math.Abs(at - p) <= OldPlacementToleranceMs) ? ", at an earlier placement's time" : "")}"));
                 }
                 else if (at > ts + OldPlacementToleranceMs && placements.Any(p => Math.Abs(at - p) <= OldPlacementToleranceMs))
                 {
@@ -331,7 +331,7 @@ internal sealed class InvariantChecker(
         var lines = new List<(DateTimeOffset At, string Text)>();
         foreach (var e in sent.Where(e => e.SeedId == id)) lines.Add((DateTimeOffset.MinValue, $"sent as request {e.Request} event {e.Position}: {Short(e)} ts={e.Ts}"));
         foreach (var a in acks.Where(a => a.InternalId == id)) lines.Add((a.AnsweredAt, $"answered {a.Outcome}{(a.Due is { } d ? " due " + Time(d) : "")} (first sent {a.FirstSent:HH:mm:ss.fff}) for request {a.Event.Request} event {a.Event.Position}, ts={a.Event.Ts}"));
-        foreach (var c in changes.Where(c => c.InternalId == id)) lines.Add((c.Started, $"{c.Kind}{(c.NewTs is { } t ? " to " + Time(t) : "")} {c.Started:HH:mm:ss.fff}..{c.Ended:HH:mm:ss.fff} → {c.Status} {Cut(c.Body)}"));
+        foreach (var c in changes.Where(c => c.InternalId == id)) lines.Add((c.Started, $"{c.Kind}{(c.NewTs is { } t ? " to " + Time(t) : "")} {c.Started:HH:mm:ss.fff}..{c.Ended:HH:mm:ss.fff} → {c.Status} {c.Body}"));
         foreach (var m in messages.Where(m => m.InternalId == id)) lines.Add((m.ReceivedAt, $"received on {m.Queue} (inserted {m.InsertedOn:HH:mm:ss.fff}, dequeue {m.DequeueCount}, message {m.MessageId}) ts={m.Ts}{(m.Ts is { } mt ? " " + Time(mt) : "")}{(m.ClaimCheck ? " claim-checked" : "")}"));
         return lines.OrderBy(l => l.At).Select(l => (l.At == DateTimeOffset.MinValue ? "             " : l.At.ToString("HH:mm:ss.fff", CultureInfo.InvariantCulture)) + "  " + l.Text);
     }
