@@ -7,6 +7,7 @@ using Azure.Core.Cryptography;
 using Azure.Core.Pipeline;
 using EventIngest.Encryption;
 using EventIngest.Ingest;
+using EventIngest.StorageFaults;
 using EventIngest.Tests.Encryption;
 using EventIngest.Tests.Infrastructure;
 using Microsoft.Extensions.DependencyInjection;
@@ -37,7 +38,7 @@ public sealed class SecretsInLogsTests(AzuriteFixture azurite)
     public async Task KeysAndUserDataNeverReachTheLogsEvenOnErrors()
     {
         var logs = new CapturedLogs();
-        await using var proxy = StorageProxy.Start(azurite.ConnectionString);
+        await using var proxy = await StorageFaultProxy.StartAsync(azurite.ConnectionString);
         var prefix = azurite.NewStorageNamePrefix();
 
         await using (var host = await TestHost.StartAsync(proxy.ConnectionString, prefix, Settings(), s => s.AddSingleton<ILoggerProvider>(logs)))

@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Net;
 using EventIngest.Ingest;
+using EventIngest.StorageFaults;
 using EventIngest.Tests.Infrastructure;
 using Microsoft.Extensions.DependencyInjection;
 
@@ -18,7 +19,7 @@ public sealed class StorageOutageTests(AzuriteFixture azurite)
     [Fact]
     public async Task OutageMidLoadAnswers503PromptlyAndLosesNothingAcknowledged()
     {
-        await using var proxy = StorageProxy.Start(azurite.ConnectionString);
+        await using var proxy = await StorageFaultProxy.StartAsync(azurite.ConnectionString);
         var time = new ShiftedTime();
         await using var host = await TestHost.StartAsync(proxy.ConnectionString, azurite.NewStorageNamePrefix(),
             new Dictionary<string, string?> { ["EventIngest:Storage:OperationTimeout"] = "00:00:02" },
