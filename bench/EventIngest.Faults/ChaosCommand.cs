@@ -134,7 +134,7 @@ internal static class ChaosCommand
               storage faults: {proxy.Forwarded} requests forwarded; injected {string.Join(", ", injected)}; {faults.Cuts} cuts ({faults.CutTime.TotalSeconds:0.0} s); {faults.Phases.Count} phases
               outbox: empty {(outboxDrained is { } d ? $"{d.TotalSeconds:0} s after the load" : "NOT within 3 min")}; rows left at the check: {outboxLeft}
               acknowledged internal ids: {findings.AcknowledgedIds}; deliveries expected (id × queue): {findings.ExpectedDeliveries}, arrived {findings.Delivered}
-              cancelled with 200: {findings.CancelledIds} ids; not delivered after a cancel whose answer was lost: {findings.CancelUncertainUndelivered}
+              cancelled with 200: {findings.CancelledIds} ids; not delivered after a cancel that may have landed (no answer, 5xx, or 409 "was cancelled"; not counted in G1): {findings.CancelUncertainUndelivered}
               answer (or due) → first arrival: p50 {findings.LatencyP50Ms / 1000:0.00} s, p99 {findings.LatencyP99Ms / 1000:0.00} s, max {findings.LatencyMaxMs / 1000:0.00} s; later than {findings.LateThresholdMs / 1000:0} s: {findings.Late.Count}
               messages received: {findings.Messages}; duplicates (per queue and id, beyond the first): {findings.Duplicates} ({findings.DuplicatesPerKill:0.0} per kill, at most {findings.MostMessagesForOneQueueAndId} for one queue and id)
               messages for ids never acknowledged: {findings.MessagesForUnacknowledgedIds} (request never answered {findings.UnacknowledgedFromUnansweredRequests}; own id of an event answered as a duplicate {findings.UnacknowledgedOwnIdsOfDuplicates}; unknown {findings.UnacknowledgedUnknown})
