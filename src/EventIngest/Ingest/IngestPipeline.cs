@@ -10,8 +10,8 @@ namespace EventIngest.Ingest;
 /// <summary>
 /// Seals each event's <c>user</c>, then stores and enqueues the validated events of one request:
 /// outbox row → large envelopes to blobs → records (seed-keyed ones claim their key) →
-/// caller-key claims → queue messages (scheduled ones delayed or parked), in rounds whose
-/// progress is noted on the outbox row → answer; the outbox row is removed afterwards, off the
+/// caller-key claims → queue messages (scheduled ones as due markers or parked), whose progress
+/// is noted on the outbox row → answer; the outbox row is removed afterwards, off the
 /// request's path (see <see cref="Outbox"/>).
 /// Once the outbox row exists, a crash at any later point is finished by <see cref="OutboxRepair"/>,
 /// so an acknowledged event always reaches its queue. See docs/architecture.md.
@@ -33,7 +33,8 @@ public sealed class IngestPipeline(
     private readonly TimeSpan _deadline = repairOptions.Value.RepairAfter / 2;
 
     /// <summary>Events sent between two notes of progress on the outbox row: a request killed while
-    /// sending is re-sent by the repair from its last note, so at most this many events twice.</summary>
+    /// sending is re-sent by the repair from its last note, so about this many events, plus the
+    /// sends in flight, twice.</summary>
     public const int ProgressEvery = 64;
 
     /// <param name="requestAborted">The client hung up. Honoured only until the outbox row is written:
@@ -81,23 +82,50 @@ public sealed class IngestPipeline(
         return outcomes;
     }
 
-    /// <summary>Sends in rounds of <see cref="ProgressEvery"/> events in request order; after each
-    /// round but the last, notes on the outbox row how far it got (while the next round sends).</summary>
+    /// <summary>Scheduled events get their markers first; then every other event is sent, and
+    /// whenever the events sent without a gap from the start of the request have grown by
+    /// <see cref="ProgressEvery"/>, that count is noted on the outbox row (one note at a time,
+    /// while the sends go on).</summary>
     private async Task SendAsync(IngestBatch batch, CancellationToken ct)
     {
-        var progress = Task.CompletedTask;
-        for (var from = 0; from < batch.Events.Count; from += ProgressEvery)
+        var progress = new SendProgress(batch.Events);
+        await scheduler.PlaceAsync(batch.Environment, [.. batch.Events.Where(e => !e.IsDuplicate && e.Due is not null).Select(e => ToScheduled(batch, e))], ct);
+        foreach (var e in batch.Events.Where(e => e.Due is not null)) progress.Sent(e.Index);
+
+        await queue.SendAsync(batch.Environment, batch.Events.Where(e => !e.IsDuplicate && e.Due is null),
+            e => progress.Sent(e.Index, through => outbox.NoteProgressAsync(batch, through, ct)), ct);
+        await progress.LastNote;
+    }
+
+    /// <summary>Which events are sent, and how many from the start of the request are without a
+    /// gap; starts a note of that count when it has grown by <see cref="ProgressEvery"/> and no
+    /// note is in flight.</summary>
+    private sealed class SendProgress
+    {
+        private readonly bool[] _sent;
+        private readonly Lock _gate = new();
+        private int _through;
+        private int _noted;
+
+        public SendProgress(IReadOnlyList<PendingEvent> events)
         {
-            var round = batch.Events.Skip(from).Take(ProgressEvery).Where(e => !e.IsDuplicate).ToList();
-            await Task.WhenAll(
-                queue.SendAsync(batch.Environment, round.Where(e => e.Due is null), ct),
-                scheduler.PlaceAsync(batch.Environment, round.Where(e => e.Due is not null).Select(e => ToScheduled(batch, e)).ToList(), ct));
-            var through = Math.Min(from + ProgressEvery, batch.Events.Count);
-            if (through == batch.Events.Count) break;
-            await progress;
-            progress = outbox.NoteProgressAsync(batch, through, ct);
+            _sent = new bool[events.Count];
+            foreach (var e in events) _sent[e.Index] = e.IsDuplicate; // nothing to send for a duplicate
         }
-        await progress;
+
+        public Task LastNote { get; private set; } = Task.CompletedTask;
+
+        public void Sent(int index, Func<int, Task>? note = null)
+        {
+            lock (_gate)
+            {
+                _sent[index] = true;
+                while (_through < _sent.Length && _sent[_through]) _through++;
+                if (note is null || _through == _sent.Length || _through - _noted < ProgressEvery || !LastNote.IsCompleted) return;
+                _noted = _through;
+                LastNote = note(_through);
+            }
+        }
     }
 
     /// <summary>A refused request (409) takes back what it wrote; if it cannot, the repair job does.</summary>

@@ -35,8 +35,18 @@ public sealed class EventQueue(StorageAccount storage)
             ? envelope!
             : EventMessage.BuildClaimCheck(internalId, environment, name, storage.LargeEvents.Name, blobName, envelopeLength);
 
-    public Task SendAsync(string environment, IEnumerable<PendingEvent> events, CancellationToken ct) =>
-        SendAsync(events.SelectMany(e => e.Queues.Select(q => (q, MessageFor(environment, e.InternalId, e.Name, e.Message, e.BlobName, e.Message.Length)))), ct);
+    /// <summary>Sends each event to its queues, up to <see cref="SendConcurrency"/> at once, and
+    /// reports each event once all its messages are sent.</summary>
+    public Task SendAsync(string environment, IEnumerable<PendingEvent> events, Action<PendingEvent> sent, CancellationToken ct) =>
+        Parallel.ForEachAsync(events, new ParallelOptions { MaxDegreeOfParallelism = SendConcurrency, CancellationToken = ct }, async (e, token) =>
+        {
+            var body = MessageFor(environment, e.InternalId, e.Name, e.Message, e.BlobName, e.Message.Length);
+            foreach (var queue in e.Queues)
+            {
+                await SendOneAsync(await storage.ReadyQueueAsync(queue, token), body, static () => null, token);
+            }
+            sent(e);
+        });
 
     public Task SendAsync(IEnumerable<(string Queue, byte[] Body)> messages, CancellationToken ct) =>
         Parallel.ForEachAsync(messages, new ParallelOptions { MaxDegreeOfParallelism = SendConcurrency, CancellationToken = ct }, async (m, token) =>

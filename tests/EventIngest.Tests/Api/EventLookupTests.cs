@@ -158,7 +158,8 @@ public sealed class EventLookupTests(AzuriteFixture azurite) : IAsyncLifetime
     public async Task AScheduledEventSaysDeliveredOnlyOnceItIsOnItsQueue()
     {
         await using var host = await TestHost.StartAsync(azurite.ConnectionString, azurite.NewStorageNamePrefix());
-        var due = DateTimeOffset.UtcNow.AddSeconds(2).ToUnixTimeMilliseconds();
+        await host.Storage.EnsureCreatedAsync(default);
+        var due = DateTimeOffset.UtcNow.AddSeconds(3).ToUnixTimeMilliseconds();
         var id = Assert.Single(await host.SendForIdsAsync($$"""{"name":"app/reminder","ts":{{due}}}"""));
         Assert.Equal("scheduled", (await host.GetAsync($"v1/events/{id}")).Body.GetProperty("data").GetProperty("state").GetString());
 

@@ -137,7 +137,8 @@ public sealed class ReplayTests(AzuriteFixture azurite) : IAsyncLifetime
     public async Task AScheduledEventMayBeReplayedOnceReleased()
     {
         await using var host = await TestHost.StartAsync(azurite.ConnectionString, azurite.NewStorageNamePrefix());
-        var id = Assert.Single(await host.SendForIdsAsync($$"""{"name":"app/later","ts":{{DateTimeOffset.UtcNow.AddSeconds(2).ToUnixTimeMilliseconds()}}}"""));
+        await host.Storage.EnsureCreatedAsync(default);
+        var id = Assert.Single(await host.SendForIdsAsync($$"""{"name":"app/later","ts":{{DateTimeOffset.UtcNow.AddSeconds(3).ToUnixTimeMilliseconds()}}}"""));
         Assert.Equal(HttpStatusCode.Conflict, (await host.ReplayAsync(id)).Status);
 
         Assert.Equal(1, await host.WaitForMessagesAsync(1));
