@@ -220,9 +220,10 @@ internal sealed class InvariantChecker(
                 {
                     _f.Violations.Add(new Violation("G3", id, $"rescheduled to {Time(ts)} (answered {change.Ended:HH:mm:ss.fff}), yet received on {m.Queue} at {m.ReceivedAt:HH:mm:ss.fff}, {(ts - at) / 1000.0:0.0} s early{(placements.Any(p => Math.Abs(at - p) <= OldPlacementToleranceMs) ? ", at an earlier placement's time" : "")}"));
                 }
-                else if (at > ts + OldPlacementToleranceMs && placements.Any(p => Math.Abs(at - p) <= OldPlacementToleranceMs))
+                // The envelope's ts names the placement that released it (a reschedule rewrites both in one update).
+                else if (m.Ts != ts && at > ts + OldPlacementToleranceMs && placements.Any(p => Math.Abs(at - p) <= OldPlacementToleranceMs))
                 {
-                    _f.Violations.Add(new Violation("G3", id, $"rescheduled to {Time(ts)}, yet received on {m.Queue} at {m.ReceivedAt:HH:mm:ss.fff}, at an earlier placement's time"));
+                    _f.Violations.Add(new Violation("G3", id, $"rescheduled to {Time(ts)}, yet received on {m.Queue} at {m.ReceivedAt:HH:mm:ss.fff} with ts {m.Ts}, at an earlier placement's time"));
                 }
             }
             var final = i == history.Count - 1;

@@ -58,7 +58,7 @@ public sealed class IngestPipeline(
             await outbox.OpenAsync(batch, ct);
             try
             {
-                await queue.StoreLargeAsync(environment, batch.Events.Where(e => !e.IsDuplicate), ct);
+                await queue.StoreLargeAsync(environment, batch.Nonce, batch.Events.Where(e => !e.IsDuplicate), ct);
                 await store.WriteRecordsAsync(batch, ct);
             }
             catch (SeedReusedException)

@@ -36,11 +36,13 @@ public enum ScheduleChange
 /// conditional update, which leaves every older marker stale. Index rows in the schedule table
 /// only list pending events (<c>GET /v1/scheduled</c>).
 /// </summary>
-public sealed class Scheduler(StorageAccount storage, EventQueue queue, IOptions<SchedulingOptions> options, TimeProvider time, ILogger<Scheduler> logger)
+public sealed class Scheduler(StorageAccount storage, EventQueue queue, IOptions<SchedulingOptions> options, IOptions<RepairOptions> repairOptions, TimeProvider time, ILogger<Scheduler> logger)
 {
-    /// <summary>How long a release holds an event before another may take it over (its process died).</summary>
-    public static readonly TimeSpan ReleaseLease = TimeSpan.FromSeconds(60);
     private const int ReceiveBatch = 32;
+
+    /// <summary>How long a release holds an event before another may take it over (its process
+    /// died): half of <c>RepairAfter</c>, so a due event is out within that bound (G1).</summary>
+    private readonly TimeSpan _lease = repairOptions.Value.RepairAfter / 2;
 
     private readonly TimeSpan _horizon = options.Value.Horizon;
 
@@ -112,7 +114,7 @@ public sealed class Scheduler(StorageAccount storage, EventQueue queue, IOptions
         var released = 0;
         while (true)
         {
-            QueueMessage[] markers = (await due.ReceiveMessagesAsync(ReceiveBatch, ReleaseLease, ct)).Value;
+            QueueMessage[] markers = (await due.ReceiveMessagesAsync(ReceiveBatch, _lease, ct)).Value;
             await Parallel.ForEachAsync(markers, new ParallelOptions { MaxDegreeOfParallelism = ReceiveBatch, CancellationToken = ct }, async (marker, token) =>
             {
                 try
@@ -148,26 +150,32 @@ public sealed class Scheduler(StorageAccount storage, EventQueue queue, IOptions
         }
 
         var released = false;
+        var releaser = Guid.NewGuid().ToString("N");
         for (var attempt = 0; attempt < 5; attempt++)
         {
             var record = await GetAsync(storage.Events, RecordKeys.Partition(m.Environment, m.InternalId), RecordKeys.Row(m.InternalId), ct);
             var state = record?.GetString("State");
             if (record is null || record.GetInt64("Due") != m.Due || state is not (RecordState.Scheduled or RecordState.Releasing)) break; // stale
-            if (state == RecordState.Releasing && record.GetInt64("ReleasingSince") is { } since && Now - since < ReleaseLease.TotalMilliseconds)
+            var ours = record.GetString("Releaser") == releaser; // our take landed, its answer was lost
+            if (!ours && state == RecordState.Releasing && record.GetInt64("ReleasingSince") is { } since && Now - since < _lease.TotalMilliseconds)
             {
                 // Another release holds it; look again once its lease is over.
-                await due.UpdateMessageAsync(marker.MessageId, marker.PopReceipt, visibilityTimeout: ReleaseLease, cancellationToken: ct);
+                var left = TimeSpan.FromMilliseconds(_lease.TotalMilliseconds - (Now - since));
+                await due.UpdateMessageAsync(marker.MessageId, marker.PopReceipt, visibilityTimeout: EventQueue.VisibilityDelay(left), cancellationToken: ct);
                 return false;
             }
-            var take = new TableEntity(record.PartitionKey, record.RowKey) { ["State"] = RecordState.Releasing, ["ReleasingSince"] = Now };
-            ETag held;
-            try
+            var held = record.ETag;
+            if (!ours)
             {
-                held = (await storage.Events.UpdateEntityAsync(take, record.ETag, TableUpdateMode.Merge, ct)).Headers.ETag ?? ETag.All;
-            }
-            catch (RequestFailedException ex) when (ex.Status is 412 or 404)
-            {
-                continue; // cancelled, rescheduled or taken meanwhile: look again
+                var take = new TableEntity(record.PartitionKey, record.RowKey) { ["State"] = RecordState.Releasing, ["ReleasingSince"] = Now, ["Releaser"] = releaser };
+                try
+                {
+                    held = (await storage.Events.UpdateEntityAsync(take, record.ETag, TableUpdateMode.Merge, ct)).Headers.ETag ?? ETag.All;
+                }
+                catch (RequestFailedException ex) when (ex.Status is 412 or 404)
+                {
+                    continue; // cancelled, rescheduled or taken meanwhile (or our own take, retried): look again
+                }
             }
             var envelope = record.GetBinary("Message");
             var body = queue.MessageFor(m.Environment, m.InternalId, record.GetString("Name"), envelope, record.GetString("Blob"), envelope?.Length ?? 0);
@@ -228,7 +236,7 @@ public sealed class Scheduler(StorageAccount storage, EventQueue queue, IOptions
         var blob = record.GetString("Blob");
         if (blob is not null)
         {
-            blob = EventQueue.BlobNameFor(environment, internalId) + "." + ScheduleIndex.Due(newTs);
+            blob = EventQueue.BlobNameFor(environment, internalId, ScheduleIndex.Due(newTs));
             await storage.LargeEvents.GetBlobClient(blob).UploadAsync(BinaryData.FromBytes(updated), overwrite: true, ct);
         }
         var item = new ScheduledItem(internalId, record.GetString("Name"), record.GetString("Id"), newTs, record.PartitionKey);

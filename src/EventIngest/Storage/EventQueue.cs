@@ -18,13 +18,15 @@ public sealed class EventQueue(StorageAccount storage)
     private const int InstanceSendLimit = 64;
     private readonly SemaphoreSlim _sendSlots = new(InstanceSendLimit, InstanceSendLimit);
 
-    public static string BlobNameFor(string environment, string internalId) => $"{environment}/{internalId}.json";
+    /// <summary>A blob per event and request attempt: a retry never overwrites the envelope an earlier
+    /// attempt's record points at (its <c>ts</c> may differ when the sender set none).</summary>
+    public static string BlobNameFor(string environment, string internalId, string attempt) => $"{environment}/{internalId}.{attempt}.json";
 
     /// <summary>Uploads the envelopes that cannot go inline; must finish before their records are written.</summary>
-    public async Task StoreLargeAsync(string environment, IEnumerable<PendingEvent> events, CancellationToken ct)
+    public async Task StoreLargeAsync(string environment, string attempt, IEnumerable<PendingEvent> events, CancellationToken ct)
     {
         var large = events.Where(e => e.Message.Length > EventMessage.InlineLimit).ToList();
-        foreach (var e in large) e.BlobName = BlobNameFor(environment, e.InternalId);
+        foreach (var e in large) e.BlobName = BlobNameFor(environment, e.InternalId, attempt);
         await Parallel.ForEachAsync(large, new ParallelOptions { MaxDegreeOfParallelism = 8, CancellationToken = ct }, async (e, token) =>
             await storage.LargeEvents.GetBlobClient(e.BlobName).UploadAsync(BinaryData.FromBytes(e.Message), new BlobUploadOptions(), token));
     }

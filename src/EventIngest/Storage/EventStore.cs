@@ -319,13 +319,20 @@ public sealed class EventStore(StorageAccount storage, IOptions<IngestOptions> i
         return result;
     }
 
+    /// <summary>Deletes the records of events that lost their claim (never acknowledged). One at a
+    /// time: a delete retried after it landed meets 404, which is success here.</summary>
     private async Task DeleteOrphansAsync(IngestBatch batch, List<PendingEvent> orphans, CancellationToken ct)
     {
-        foreach (var chunk in orphans.Chunk(MaxTransactionActions))
+        await Parallel.ForEachAsync(orphans, new ParallelOptions { MaxDegreeOfParallelism = 8, CancellationToken = ct }, async (e, token) =>
         {
-            await storage.Events.SubmitTransactionAsync(
-                chunk.Select(e => new TableTransactionAction(TableTransactionActionType.Delete, new TableEntity(batch.RecordPartition, RecordKeys.Row(e.InternalId)), ETag.All)), ct);
-        }
+            try
+            {
+                await storage.Events.DeleteEntityAsync(batch.RecordPartition, RecordKeys.Row(e.InternalId), ETag.All, token);
+            }
+            catch (RequestFailedException ex) when (ex.Status == 404)
+            {
+            }
+        });
     }
 
     /// <summary>Deletes claims older than the idempotency window (Table Storage has no TTL).</summary>
