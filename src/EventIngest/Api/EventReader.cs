@@ -41,7 +41,7 @@ public readonly record struct StoredUser(JsonElement? Json)
 /// </summary>
 public sealed class EventReader(StorageAccount storage, Outbox outbox, UserDataProtector protector, TimeProvider time)
 {
-    /// <summary>The record columns the API needs; the rest (Writer) stays on the server.</summary>
+    /// <summary>The record columns the API needs (Writer and Outbox tell whether its request is still in flight).</summary>
     public static readonly IReadOnlyList<string> Columns =
         ["PartitionKey", "RowKey", "Name", "Id", "Ts", "V", "ReceivedAt", "State", "Due", "Queues", "Message", "Blob", "Writer", "Outbox"];
 
