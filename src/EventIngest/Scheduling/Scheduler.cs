@@ -1,6 +1,7 @@
 using System.Text.Json;
 using Azure;
 using Azure.Data.Tables;
+using Azure.Storage.Queues;
 using Azure.Storage.Queues.Models;
 using EventIngest.Storage;
 using Microsoft.Extensions.Logging;
@@ -138,14 +139,14 @@ public sealed class Scheduler(StorageAccount storage, EventQueue queue, IOptions
         if (DueMarker.Parse(marker.Body) is not { } m)
         {
             logger.LogWarning("Dropped an unreadable due marker {MessageId}", marker.MessageId);
-            await due.DeleteMessageAsync(marker.MessageId, marker.PopReceipt, ct);
+            await DeleteMarkerAsync(due, marker, ct);
             return false;
         }
         var wait = m.Due - Now;
         if (wait > 0)
         {
             // Visible before its time (a clock behind the queue's, or a marker re-timed): wait again.
-            await due.UpdateMessageAsync(marker.MessageId, marker.PopReceipt, visibilityTimeout: EventQueue.VisibilityDelay(TimeSpan.FromMilliseconds(wait)), cancellationToken: ct);
+            await DelayMarkerAsync(due, marker, TimeSpan.FromMilliseconds(wait), ct);
             return false;
         }
 
@@ -161,7 +162,7 @@ public sealed class Scheduler(StorageAccount storage, EventQueue queue, IOptions
             {
                 // Another release holds it; look again once its lease is over.
                 var left = TimeSpan.FromMilliseconds(_lease.TotalMilliseconds - (Now - since));
-                await due.UpdateMessageAsync(marker.MessageId, marker.PopReceipt, visibilityTimeout: EventQueue.VisibilityDelay(left), cancellationToken: ct);
+                await DelayMarkerAsync(due, marker, left, ct);
                 return false;
             }
             var held = record.ETag;
@@ -192,8 +193,32 @@ public sealed class Scheduler(StorageAccount storage, EventQueue queue, IOptions
             released = true;
             break;
         }
-        await due.DeleteMessageAsync(marker.MessageId, marker.PopReceipt, ct);
+        await DeleteMarkerAsync(due, marker, ct);
         return released;
+    }
+
+    // A marker held past its lease may have been received again meanwhile: its pop receipt is then
+    // stale (404/400), and the release that holds it now decides.
+    private static async Task DeleteMarkerAsync(QueueClient due, QueueMessage marker, CancellationToken ct)
+    {
+        try
+        {
+            await due.DeleteMessageAsync(marker.MessageId, marker.PopReceipt, ct);
+        }
+        catch (RequestFailedException ex) when (ex.Status is 404 or 400)
+        {
+        }
+    }
+
+    private static async Task DelayMarkerAsync(QueueClient due, QueueMessage marker, TimeSpan delay, CancellationToken ct)
+    {
+        try
+        {
+            await due.UpdateMessageAsync(marker.MessageId, marker.PopReceipt, visibilityTimeout: EventQueue.VisibilityDelay(delay), cancellationToken: ct);
+        }
+        catch (RequestFailedException ex) when (ex.Status is 404 or 400)
+        {
+        }
     }
 
     /// <summary>Cancels a scheduled event not yet released: one conditional update of its record.
