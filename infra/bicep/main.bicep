@@ -106,7 +106,8 @@ var storageLayout = {
     '${storagePrefix}keys'
     '${storagePrefix}schedule'
   ]
-  queues: union([defaultQueue], map(routes, r => r.queue))
+  // The consumers' queues, and the service's own queue of due markers for scheduled events.
+  queues: union([defaultQueue, '${storagePrefix}due'], map(routes, r => r.queue))
   containers: [
     '${storagePrefix}-large'
     deploymentContainer

@@ -108,6 +108,7 @@ public sealed class TemplateSecurityTests(BicepTemplateFixture template)
         string[] tables = ["events", "idempotency", "outbox", "keys", "schedule"];
         var queues = BicepTemplateFixture.Routes.Select(r => r.Queue)
             .Append(BicepTemplateFixture.DefaultQueue)
+            .Append(prefix + "due")
             .Distinct();
 
         Assert.Equal(tables.Select(t => prefix + t).Order(), ChildNames("Microsoft.Storage/storageAccounts/tableServices/tables").Order());
