@@ -61,6 +61,7 @@ public sealed class Scheduler(StorageAccount storage, EventQueue queue, IOptions
         if (near.Count > 0)
         {
             await queue.SendDelayedAsync([.. near.Select(i => (storage.DueQueueName, DueMarker.Build(environment, i.InternalId, i.Due), i.Due))], time, ct);
+            foreach (var item in near) Expect(item.Due);
         }
         await UpsertAsync(far.Select(item =>
         {
@@ -95,6 +96,7 @@ public sealed class Scheduler(StorageAccount storage, EventQueue queue, IOptions
             var (environment, internalId, due) = (parts[1], parts[2], parked.GetInt64("Due")!.Value);
             // A marker for a cancelled or rescheduled event is stale and releases nothing.
             await queue.SendDelayedAsync([(storage.DueQueueName, DueMarker.Build(environment, internalId, due), due)], time, ct);
+            Expect(due);
             await MergeIndexAsync(environment, due, internalId, ScheduleIndex.Queued, ct);
             await DeleteQuietlyAsync(parked, ct);
             moved++;
@@ -105,7 +107,10 @@ public sealed class Scheduler(StorageAccount storage, EventQueue queue, IOptions
     /// <summary>
     /// Receives due markers and releases their events until <paramref name="budget"/> has passed
     /// (or at once, with <see cref="TimeSpan.Zero"/>, after one pass over what is visible).
-    /// Returns the events released.
+    /// An idle queue is polled less and less often, from <paramref name="idlePause"/> up to eight
+    /// times it, except around the due times of markers this instance sent (a receive is cheap on
+    /// Azure, but on Azurite its cost grows with every message stored, so a steady fast poll slowed
+    /// large requests down). Returns the events released.
     /// </summary>
     public async Task<int> ReleaseDueAsync(TimeSpan budget, TimeSpan idlePause, CancellationToken ct)
     {
@@ -113,6 +118,7 @@ public sealed class Scheduler(StorageAccount storage, EventQueue queue, IOptions
         var due = await storage.ReadyQueueAsync(storage.DueQueueName, ct);
         var watch = System.Diagnostics.Stopwatch.StartNew();
         var released = 0;
+        var backoff = idlePause;
         while (true)
         {
             QueueMessage[] markers = (await due.ReceiveMessagesAsync(ReceiveBatch, _lease, ct)).Value;
@@ -129,7 +135,38 @@ public sealed class Scheduler(StorageAccount storage, EventQueue queue, IOptions
                 }
             });
             if (watch.Elapsed >= budget) return released;
-            if (markers.Length < ReceiveBatch) await Task.Delay(idlePause, time, ct);
+            if (markers.Length == ReceiveBatch) continue;
+            backoff = markers.Length > 0 ? idlePause : TimeSpan.FromTicks(Math.Min(backoff.Ticks * 2, idlePause.Ticks * 8));
+            await Task.Delay(NextPoll(backoff, idlePause), time, ct);
+        }
+    }
+
+    // Due times of markers this instance sent, so the poll is quick when one falls due (bounded:
+    // past the bound, markers are found by the slower idle poll).
+    private readonly SortedSet<long> _expected = [];
+    private readonly Lock _expectedGate = new();
+
+    private void Expect(long due)
+    {
+        lock (_expectedGate)
+        {
+            if (_expected.Count < 10_000) _expected.Add(due);
+        }
+    }
+
+    /// <summary>The idle pause, shortened to the next expected due time; the quick pause while an
+    /// expected marker may be becoming visible (up to a second after its due time, visibility being
+    /// whole seconds).</summary>
+    private TimeSpan NextPoll(TimeSpan backoff, TimeSpan quick)
+    {
+        var now = Now;
+        lock (_expectedGate)
+        {
+            while (_expected.Count > 0 && _expected.Min < now - 1_500) _expected.Remove(_expected.Min);
+            if (_expected.Count == 0) return backoff;
+            var next = _expected.Min;
+            if (next <= now) return quick;
+            return TimeSpan.FromMilliseconds(Math.Min(backoff.TotalMilliseconds, next - now));
         }
     }
 
