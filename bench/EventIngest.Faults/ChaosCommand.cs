@@ -116,7 +116,7 @@ internal static class ChaosCommand
             QueuesFor, RepairAfter + RepairInterval + LateSlack);
         var findings = await checker.CheckAsync(host.Address, azurite.ConnectionString, Prefix);
         findings.ConsumerErrors = consumer.Errors.Count;
-        var outboxLeft = await CountAsync(new TableClient(azurite.ConnectionString, Prefix + "outbox"));
+        var outboxLeft = await Delivery.CountAsync(new TableClient(azurite.ConnectionString, Prefix + "outbox"));
         var survived = !host.HasExited;
         await host.DisposeAsync();
 
@@ -225,22 +225,9 @@ internal static class ChaosCommand
         var watch = Stopwatch.StartNew();
         while (watch.Elapsed < timeout)
         {
-            if (await CountAsync(outbox) == 0) return watch.Elapsed;
+            if (await Delivery.CountAsync(outbox) == 0) return watch.Elapsed;
             await Task.Delay(1_000);
         }
         return null;
-    }
-
-    private static async Task<int> CountAsync(TableClient table)
-    {
-        var count = 0;
-        try
-        {
-            await foreach (var _ in table.QueryAsync<TableEntity>(select: ["PartitionKey"])) count++;
-        }
-        catch (Azure.RequestFailedException ex) when (ex.Status == 404)
-        {
-        }
-        return count;
     }
 }

@@ -117,7 +117,8 @@ internal static class Delivery
         return (duplicated.Count, duplicated.Count(id => writers.TryGetValue(id, out var writer) && repaired.Contains(writer)));
     }
 
-    private static async Task<int> CountAsync(TableClient table)
+    /// <summary>Rows in a table; 0 when it does not exist.</summary>
+    public static async Task<int> CountAsync(TableClient table)
     {
         var count = 0;
         try
