@@ -25,12 +25,12 @@ internal static class ChaosCommand
     private static readonly TimeSpan LateSlack = TimeSpan.FromSeconds(5);
     private static readonly JsonSerializerOptions Indented = new() { WriteIndented = true };
 
-    public static async Task<int> RunAsync(int seed, int minutes, int clients, int killsPerMinute)
+    public static async Task<int> RunAsync(int seed, int minutes, int clients, int killsPerMinute, bool withFaults)
     {
         var master = new Random(seed);
         var (loadSeed, changeSeed, faultSeed, killSeed, proxySeed) = (master.Next(), master.Next(), master.Next(), master.Next(), master.Next());
         var run = Paths.NewRunDirectory("chaos");
-        Console.WriteLine($"chaos: seed {seed}, {minutes} min, {clients} clients, ~{killsPerMinute} kills/min; data and logs in {run}");
+        Console.WriteLine($"chaos: seed {seed}, {minutes} min, {clients} clients, ~{killsPerMinute} kills/min, storage faults {(withFaults ? "on" : "off")}; data and logs in {run}");
 
         await using var azurite = await AzuriteProcess.StartAsync(Path.Combine(run, "azurite"));
         await using var proxy = await StorageFaultProxy.StartAsync(azurite.ConnectionString, proxySeed);
@@ -65,7 +65,7 @@ internal static class ChaosCommand
         using var stop = new CancellationTokenSource(TimeSpan.FromMinutes(minutes));
         var sending = load.RunAsync(clients, stop.Token);
         var changing = load.ChangeSchedulesAsync(stop.Token);
-        var faulting = faults.RunAsync(start, stop.Token);
+        var faulting = withFaults ? faults.RunAsync(start, stop.Token) : Task.CompletedTask;
 
         // kill -9 at seeded moments, about killsPerMinute a minute; up again 0–500 ms later.
         var killRandom = new Random(killSeed);
@@ -137,6 +137,7 @@ internal static class ChaosCommand
               cancelled with 200: {findings.CancelledIds} ids; not delivered after a cancel that may have landed (no answer, 5xx, or 409 "was cancelled"; not counted in G1): {findings.CancelUncertainUndelivered}
               answer (or due) → first arrival: p50 {findings.LatencyP50Ms / 1000:0.00} s, p99 {findings.LatencyP99Ms / 1000:0.00} s, max {findings.LatencyMaxMs / 1000:0.00} s; later than {findings.LateThresholdMs / 1000:0} s: {findings.Late.Count}
               messages received: {findings.Messages}; duplicates (per queue and id, beyond the first): {findings.Duplicates} ({findings.DuplicatesPerKill:0.0} per kill, at most {findings.MostMessagesForOneQueueAndId} for one queue and id)
+                of events not scheduled: {findings.DuplicatesOfRequestsInFlightAtAKill} of the {findings.EventsInFlightAtAKill} events whose request was in flight at a kill, {findings.DuplicatesOfRequestsInFlightAtNoKill} of requests in flight at no kill
               messages for ids never acknowledged: {findings.MessagesForUnacknowledgedIds} (request never answered {findings.UnacknowledgedFromUnansweredRequests}; own id of an event answered as a duplicate {findings.UnacknowledgedOwnIdsOfDuplicates}; unknown {findings.UnacknowledgedUnknown})
               changes answered 200: {findings.CancelsAnswered200} cancels, {findings.ReschedulesAnswered200} reschedules; of them after a message was already received: {findings.ChangedAfterAMessageWasReceived}; messages received while a change was in flight: {findings.MessagesBetweenChangeStartAndAnswer}
               API states of acknowledged ids: {string.Join(", ", findings.ApiStates.Select(s => $"{s.Key} {s.Value}"))}; lookups failed: {findings.ApiLookupsFailed}
@@ -165,6 +166,7 @@ internal static class ChaosCommand
             minutes,
             clients,
             killsPerMinute,
+            storageFaults = withFaults,
             runDirectory = run,
             loadSeconds = loadTime.TotalSeconds,
             eventsPlanned = load.EventsPlanned,

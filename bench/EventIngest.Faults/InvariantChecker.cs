@@ -25,6 +25,14 @@ internal sealed class ChaosFindings
     public int MostMessagesForOneQueueAndId { get; set; }
     public double DuplicatesPerKill { get; set; }
     public Dictionary<int, int> DuplicatesAfterKill { get; set; } = [];
+    /// <summary>Extra messages of events (not scheduled) whose request was in flight at a kill: sent
+    /// before the first attempt, answered after the kill. What a kill can be expected to cost.</summary>
+    public int DuplicatesOfRequestsInFlightAtAKill { get; set; }
+    /// <summary>Acknowledged events (not scheduled) whose request was in flight at a kill.</summary>
+    public int EventsInFlightAtAKill { get; set; }
+    /// <summary>Extra messages of events (not scheduled) whose request was in flight at no kill:
+    /// answered before any kill reached it (the repair sent a finished request again), or made by a storage fault.</summary>
+    public int DuplicatesOfRequestsInFlightAtNoKill { get; set; }
     public double LatencyP50Ms { get; set; }
     public double LatencyP99Ms { get; set; }
     public double LatencyMaxMs { get; set; }
@@ -99,7 +107,7 @@ internal sealed class InvariantChecker(
             _f.LatencyMaxMs = latencies[^1];
         }
 
-        CountDuplicates();
+        CountDuplicates(acked);
         ClassifyUnacknowledged(acked, received);
         await CheckApiAsync(host, acked, received);
         _f.RecordStates = await RecordStatesAsync(azurite, prefix);
@@ -281,8 +289,10 @@ internal sealed class InvariantChecker(
         _f.ApiLookupsFailed = failed;
     }
 
-    private void CountDuplicates()
+    private void CountDuplicates(Dictionary<string, List<Ack>> acked)
     {
+        bool InFlightAtAKill(Ack first) => kills.Any(k => first.FirstSent <= k && k <= first.AnsweredAt);
+        _f.EventsInFlightAtAKill = acked.Values.Count(a => a[0].Due is null && InFlightAtAKill(a[0]));
         var perQueueAndId = messages.Where(m => !m.Replay).GroupBy(m => (m.Queue, m.InternalId)).ToList();
         _f.Duplicates = perQueueAndId.Sum(g => g.Count() - 1);
         _f.MostMessagesForOneQueueAndId = perQueueAndId.Count == 0 ? 0 : perQueueAndId.Max(g => g.Count());
@@ -294,6 +304,11 @@ internal sealed class InvariantChecker(
             var at = extra.InsertedOn ?? extra.ReceivedAt;
             var kill = ordered.FindLastIndex(k => k <= at) + 1; // 0: before the first kill
             _f.DuplicatesAfterKill[kill] = _f.DuplicatesAfterKill.GetValueOrDefault(kill) + 1;
+            if (acked.GetValueOrDefault(extra.InternalId) is [var first, ..] && first.Due is null)
+            {
+                if (InFlightAtAKill(first)) _f.DuplicatesOfRequestsInFlightAtAKill++;
+                else _f.DuplicatesOfRequestsInFlightAtNoKill++;
+            }
         }
     }
 

@@ -15,7 +15,7 @@ return command switch
     "crash" => await CrashCommand.RunAsync(Option("events", 20_000), Option("kills", 10), Option("clients", 8)),
     "outage" => await OutageCommand.RunAsync(Option("before", 15), Option("outage", 20), Option("after", 15), Option("clients", 8)),
     "fuzz" => await FuzzCommand.RunAsync(Option("requests", 100_000), Option("clients", 16), Option("seed", 1)),
-    "chaos" => await ChaosCommand.RunAsync(Option("seed", 1), Option("minutes", 10), Option("clients", 6), Option("kills-per-minute", 3)),
+    "chaos" => await ChaosCommand.RunAsync(Option("seed", 1), Option("minutes", 10), Option("clients", 6), Option("kills-per-minute", 3), Option("faults", 1) != 0),
     _ => Usage(),
 };
 
@@ -29,9 +29,10 @@ static int Usage()
                  stop Azurite under load and start it again; check 503 + Retry-After during the outage and no loss after
           fuzz   [--requests 100000] [--clients 16] [--seed 1]
                  malformed and odd bodies: no 5xx, no crash, nothing stored for what was refused
-          chaos  [--seed 1] [--minutes 10] [--clients 6] [--kills-per-minute 3]
+          chaos  [--seed 1] [--minutes 10] [--clients 6] [--kills-per-minute 3] [--faults 1]
                  SDK-style load, cancels and reschedules through a storage fault proxy with random faults and
-                 kill -9 of the host (all seeded); then check delivery, identity, schedule changes and the API's state
+                 kill -9 of the host (all seeded); then check delivery, identity, schedule changes and the API's state.
+                 --faults 0: kills only, so that every duplicate message is one a kill made
         """);
     return 2;
 }

@@ -58,6 +58,31 @@ public sealed class OutboxTests(AzuriteFixture azurite)
     }
 
     [Fact]
+    public async Task TheRowOfAFinishedLargeRequestIsDeletedAtOnceWithoutWaitingForARide()
+    {
+        await using var host = await TestHost.StartAsync(azurite.ConnectionString, azurite.NewStorageNamePrefix());
+        var storage = host.Storage;
+        await storage.EnsureCreatedAsync(default);
+        // Not started as a hosted service: no timer flushes waiting rows, and nothing else is opened.
+        var outbox = new Outbox(storage, NullLogger<Outbox>.Instance);
+        var now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+
+        // A crash while the row of a large request waited would make the repair re-send up to a
+        // whole round of its sends; a small request's row waits for a ride.
+        var small = Batch(now, IngestPipeline.ProgressEvery);
+        var large = Batch(now, IngestPipeline.ProgressEvery + 1);
+        await outbox.OpenAsync(small, default);
+        await outbox.OpenAsync(large, default);
+        outbox.Finish(small);
+        outbox.Finish(large);
+
+        for (var i = 0; i < 100 && outbox.Waiting > 1; i++) await Task.Delay(50);
+        Assert.Equal(small.Nonce, Assert.Single(await Rows(storage)).RowKey);
+        Assert.True(outbox.IsFinished(small.OutboxPartition, small.Nonce));
+        Assert.False(outbox.IsFinished(large.OutboxPartition, large.Nonce));
+    }
+
+    [Fact]
     public async Task AFinishedRowAlreadyGoneDoesNotFailTheNextRequest()
     {
         await using var host = await TestHost.StartAsync(azurite.ConnectionString, azurite.NewStorageNamePrefix());
@@ -172,11 +197,18 @@ public sealed class OutboxTests(AzuriteFixture azurite)
         Assert.Empty(await Rows(host.Storage));
     }
 
-    private static IngestBatch Batch(long? at = null)
+    private static IngestBatch Batch(long? at = null, int events = 0)
     {
         var now = at ?? DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
         var seed = IdSeed.Random(now);
-        return new IngestBatch { Environment = "dev", Nonce = Ulid.NewUlid(now), ReceivedAt = now, Seed = seed, OutboxPartition = Outbox.PartitionFor(now, 0), RecordPartition = RecordKeys.Partition("dev", seed.IdFor(0)), Events = [] };
+        return new IngestBatch
+        {
+            Environment = "dev", Nonce = Ulid.NewUlid(now), ReceivedAt = now, Seed = seed, OutboxPartition = Outbox.PartitionFor(now, 0), RecordPartition = RecordKeys.Partition("dev", seed.IdFor(0)),
+            Events = [.. Enumerable.Range(0, events).Select(i => new PendingEvent
+            {
+                Index = i, InternalId = seed.IdFor(i), Name = "app/x", Ts = now, Key = KeyKind.Seed, Queues = ["events"], Message = [], Fingerprint = [],
+            })],
+        };
     }
 
     private static async Task<List<TableEntity>> Rows(StorageAccount storage)
