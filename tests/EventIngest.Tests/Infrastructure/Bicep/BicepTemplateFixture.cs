@@ -11,7 +11,8 @@ public sealed class BicepTemplateCollection : ICollectionFixture<BicepTemplateFi
 
 /// <summary>Compiles infra/bicep/main.bicep once and predicts the resources it deploys for a sample
 /// environment (<c>bicep snapshot</c>: modules expanded, parameters and variables evaluated, runtime
-/// values such as a managed identity's client id left as <c>reference(...)</c> expressions).</summary>
+/// values such as a managed identity's client id left as <c>reference(...)</c> expressions), with the
+/// template's defaults and, when a test asks for it, without network isolation.</summary>
 public sealed class BicepTemplateFixture : IDisposable
 {
     public const string SubscriptionId = "00000000-0000-0000-0000-00000000a001";
@@ -45,6 +46,7 @@ public sealed class BicepTemplateFixture : IDisposable
     ];
 
     private readonly string workDirectory;
+    private readonly Lazy<TemplateSnapshot> withoutNetworkIsolation;
 
     public BicepTemplateFixture()
     {
@@ -63,27 +65,8 @@ public sealed class BicepTemplateFixture : IDisposable
         TemplateText = File.ReadAllText(templatePath);
         Template = JsonNode.Parse(TemplateText)!.AsObject();
 
-        var parametersPath = Path.Combine(workDirectory, "test.bicepparam");
-        File.WriteAllText(parametersPath, SampleParameters());
-        var snapshot = BicepCli.Run(
-            workDirectory,
-            null,
-            "snapshot", parametersPath,
-            "--mode", "overwrite",
-            "--tenant-id", TenantId,
-            "--subscription-id", SubscriptionId,
-            "--resource-group", ResourceGroup,
-            "--location", Location,
-            "--deployment-name", "eventingest");
-        if (snapshot.ExitCode != 0)
-        {
-            throw new InvalidOperationException($"bicep snapshot failed:\n{snapshot.Output}");
-        }
-
-        SnapshotText = File.ReadAllText(Path.Combine(workDirectory, "test.snapshot.json"));
-        var predicted = JsonNode.Parse(SnapshotText)!.AsObject();
-        Resources = predicted["predictedResources"]!.AsArray().Select(r => r!.AsObject()).ToList();
-        Outputs = predicted["outputs"]!.AsObject();
+        Default = TakeSnapshot("test", "");
+        withoutNetworkIsolation = new(() => TakeSnapshot("trial", "param networkIsolation = false"));
     }
 
     public string RepositoryRoot { get; }
@@ -97,28 +80,27 @@ public sealed class BicepTemplateFixture : IDisposable
     public JsonObject Template { get; }
     public string TemplateText { get; }
 
+    /// <summary>The sample deployment with the template's defaults (network isolation on).</summary>
+    public TemplateSnapshot Default { get; }
+
+    /// <summary>The same sample with <c>networkIsolation = false</c>, the mode for quick trials.</summary>
+    public TemplateSnapshot WithoutNetworkIsolation => withoutNetworkIsolation.Value;
+
+    public TemplateSnapshot Snapshot(bool networkIsolation) => networkIsolation ? Default : WithoutNetworkIsolation;
+
     /// <summary>Every resource the sample deployment creates, nested deployments expanded.</summary>
-    public IReadOnlyList<JsonObject> Resources { get; }
-    public JsonObject Outputs { get; }
-    public string SnapshotText { get; }
+    public IReadOnlyList<JsonObject> Resources => Default.Resources;
+    public JsonObject Outputs => Default.Outputs;
+    public string SnapshotText => Default.SnapshotText;
 
-    public IEnumerable<JsonObject> ResourcesOfType(string type)
-        => Resources.Where(r => string.Equals((string?)r["type"], type, StringComparison.OrdinalIgnoreCase));
+    public IEnumerable<JsonObject> ResourcesOfType(string type) => Default.ResourcesOfType(type);
 
-    public JsonObject OnlyResource(string type)
-    {
-        var matches = ResourcesOfType(type).ToList();
-        Assert.True(matches.Count == 1, $"Expected one {type}, found {matches.Count}.");
-        return matches[0];
-    }
+    public JsonObject OnlyResource(string type) => Default.OnlyResource(type);
 
-    public JsonObject FunctionApp => OnlyResource("Microsoft.Web/sites");
+    public JsonObject FunctionApp => Default.FunctionApp;
 
     /// <summary>App settings of the function app, name to value (a value may be an ARM expression).</summary>
-    public IReadOnlyDictionary<string, string> AppSettings
-        => FunctionApp["properties"]!["siteConfig"]!["appSettings"] is JsonArray settings
-            ? settings.ToDictionary(s => (string)s!["name"]!, s => (string)s!["value"]!, StringComparer.Ordinal)
-            : throw new InvalidOperationException("The snapshot could not evaluate the app settings; keep their names computable from parameters.");
+    public IReadOnlyDictionary<string, string> AppSettings => Default.AppSettings;
 
     public void Dispose()
     {
@@ -130,6 +112,28 @@ public sealed class BicepTemplateFixture : IDisposable
         {
             // A leftover temp folder is not worth failing the run.
         }
+    }
+
+    private TemplateSnapshot TakeSnapshot(string name, string extraParameters)
+    {
+        var parametersPath = Path.Combine(workDirectory, $"{name}.bicepparam");
+        File.WriteAllText(parametersPath, SampleParameters() + extraParameters + "\n");
+        var snapshot = BicepCli.Run(
+            workDirectory,
+            null,
+            "snapshot", parametersPath,
+            "--mode", "overwrite",
+            "--tenant-id", TenantId,
+            "--subscription-id", SubscriptionId,
+            "--resource-group", ResourceGroup,
+            "--location", Location,
+            "--deployment-name", "eventingest");
+        if (snapshot.ExitCode != 0)
+        {
+            throw new InvalidOperationException($"bicep snapshot of {name}.bicepparam failed:\n{snapshot.Output}");
+        }
+
+        return new TemplateSnapshot(File.ReadAllText(Path.Combine(workDirectory, $"{name}.snapshot.json")));
     }
 
     private static string SampleHash(char digit) => new(digit, 64);
@@ -174,4 +178,39 @@ public sealed class BicepTemplateFixture : IDisposable
 
         throw new DirectoryNotFoundException($"No infra/bicep/main.bicep above {AppContext.BaseDirectory}.");
     }
+}
+
+/// <summary>What one sample deployment creates (<c>bicep snapshot</c>).</summary>
+public sealed class TemplateSnapshot
+{
+    public TemplateSnapshot(string snapshotText)
+    {
+        SnapshotText = snapshotText;
+        var predicted = JsonNode.Parse(snapshotText)!.AsObject();
+        Resources = predicted["predictedResources"]!.AsArray().Select(r => r!.AsObject()).ToList();
+        Outputs = predicted["outputs"]!.AsObject();
+    }
+
+    /// <summary>Every resource the deployment creates, nested deployments expanded.</summary>
+    public IReadOnlyList<JsonObject> Resources { get; }
+    public JsonObject Outputs { get; }
+    public string SnapshotText { get; }
+
+    public IEnumerable<JsonObject> ResourcesOfType(string type)
+        => Resources.Where(r => string.Equals((string?)r["type"], type, StringComparison.OrdinalIgnoreCase));
+
+    public JsonObject OnlyResource(string type)
+    {
+        var matches = ResourcesOfType(type).ToList();
+        Assert.True(matches.Count == 1, $"Expected one {type}, found {matches.Count}.");
+        return matches[0];
+    }
+
+    public JsonObject FunctionApp => OnlyResource("Microsoft.Web/sites");
+
+    /// <summary>App settings of the function app, name to value (a value may be an ARM expression).</summary>
+    public IReadOnlyDictionary<string, string> AppSettings
+        => FunctionApp["properties"]!["siteConfig"]!["appSettings"] is JsonArray settings
+            ? settings.ToDictionary(s => (string)s!["name"]!, s => (string)s!["value"]!, StringComparer.Ordinal)
+            : throw new InvalidOperationException("The snapshot could not evaluate the app settings; keep their names computable from parameters.");
 }
