@@ -2,7 +2,7 @@ targetScope = 'resourceGroup'
 
 import { keyHash, route } from 'types.bicep'
 
-metadata description = 'EventIngest on Azure Functions Flex Consumption: storage, Key Vault key, managed identity, monitoring.'
+metadata description = 'EventIngest on Azure Functions Flex Consumption: storage, Key Vault key, managed identity, monitoring, and (networkIsolation) a virtual network with private endpoints.'
 
 @description('Name of the environment (the azd environment name). Part of the resource token and of every resource\'s tags.')
 @minLength(1)
@@ -28,12 +28,18 @@ param maximumInstanceCount int = 100
 ])
 param instanceMemoryMB int = 2048
 
-@description('Replication of the storage account. Standard_ZRS survives the loss of a zone.')
+@description('Replication of the storage account. Standard_ZRS (three zones) survives the loss of a zone; use Standard_LRS only in a region without availability zones.')
 @allowed([
   'Standard_LRS'
   'Standard_ZRS'
 ])
-param storageSkuName string = 'Standard_LRS'
+param storageSkuName string = 'Standard_ZRS'
+
+@description('True (the default) for a private deployment: the app reaches storage and Key Vault through private endpoints in its own virtual network, and neither accepts public traffic. False for a quick trial without a network.')
+param networkIsolation bool = true
+
+@description('Address space of the virtual network when networkIsolation is on (at least a /23; it must not overlap a network you peer it with).')
+param vnetAddressPrefix string = '10.20.0.0/16'
 
 @description('Prefix of the tables, queues and containers the app uses (EventIngest:Storage:Prefix): lower-case letters and digits, starting with a letter.')
 @minLength(1)
@@ -94,6 +100,7 @@ var names = {
   applicationInsights: 'appi-${resourceToken}'
   plan: 'plan-${resourceToken}'
   functionApp: 'func-${resourceToken}'
+  vnet: 'vnet-${resourceToken}'
 }
 
 // Everything the app creates or expects in storage; keep in step with the app's naming.
@@ -151,6 +158,7 @@ module storage 'modules/storage.bicep' = {
     location: location
     tags: allTags
     skuName: storageSkuName
+    privateNetworkOnly: networkIsolation
     tableNames: storageLayout.tables
     queueNames: storageLayout.queues
     containerNames: storageLayout.containers
@@ -168,7 +176,24 @@ module keyVault 'modules/keyvault.bicep' = {
     keyRotationInterval: keyRotationInterval
     keyVersionLifetime: keyVersionLifetime
     softDeleteRetentionInDays: keyVaultSoftDeleteRetentionInDays
+    privateNetworkOnly: networkIsolation
   }
+}
+
+module network 'modules/network.bicep' = if (networkIsolation) {
+  name: 'network'
+  params: {
+    name: names.vnet
+    location: location
+    tags: allTags
+    addressPrefix: vnetAddressPrefix
+    storageAccountName: names.storage
+    keyVaultName: names.keyVault
+  }
+  dependsOn: [
+    storage
+    keyVault
+  ]
 }
 
 module rbac 'modules/rbac.bicep' = {
@@ -244,6 +269,7 @@ module functionApp 'modules/functionapp.bicep' = {
     deploymentContainerUrl: '${storage.outputs.blobEndpoint}${deploymentContainer}'
     maximumInstanceCount: maximumInstanceCount
     instanceMemoryMB: instanceMemoryMB
+    virtualNetworkSubnetId: network.?outputs.appSubnetId ?? ''
     appSettings: appSettings
     eventKeys: eventKeys
     signingKeys: signingKeys
@@ -264,3 +290,5 @@ output AZURE_KEY_VAULT_NAME string = keyVault.outputs.name
 output AZURE_KEY_VAULT_KEY_ID string = keyVault.outputs.keyUri
 output AZURE_MANAGED_IDENTITY_CLIENT_ID string = identity.outputs.clientId
 output AZURE_APPLICATION_INSIGHTS_NAME string = monitoring.outputs.applicationInsightsName
+// Consumers of the queues join this network to reach the account and the vault; empty without networkIsolation.
+output AZURE_VIRTUAL_NETWORK_NAME string = network.?outputs.vnetName ?? ''

@@ -6,7 +6,10 @@ param environmentName = readEnvironmentVariable('AZURE_ENV_NAME', 'eventingest-p
 
 param maximumInstanceCount = 100
 param instanceMemoryMB = 2048
-param storageSkuName = 'Standard_LRS'
+param storageSkuName = 'Standard_ZRS'
+// Storage and Key Vault only through private endpoints in the app's own virtual network. For a quick
+// trial without a network: azd env set EVENTINGEST_NETWORK_ISOLATION false
+param networkIsolation = bool(readEnvironmentVariable('EVENTINGEST_NETWORK_ISOLATION', 'true'))
 param storagePrefix = 'ei'
 param keySize = 3072
 param keyRotationInterval = 'P1Y'

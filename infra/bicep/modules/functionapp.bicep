@@ -34,6 +34,9 @@ param maximumInstanceCount int
 ])
 param instanceMemoryMB int
 
+@description('Subnet (delegated to Microsoft.App/environments) the app sends its outbound traffic through; empty for none.')
+param virtualNetworkSubnetId string
+
 @description('App settings, name to value, except the key hashes.')
 param appSettings object
 
@@ -85,7 +88,9 @@ resource site 'Microsoft.Web/sites@2024-11-01' = {
   properties: {
     serverFarmId: plan.id
     httpsOnly: true
+    // Inbound stays public: senders reach POST /e/{key} from anywhere. Outbound goes through the VNet when set.
     publicNetworkAccess: 'Enabled'
+    virtualNetworkSubnetId: empty(virtualNetworkSubnetId) ? null : virtualNetworkSubnetId
     siteConfig: {
       minTlsVersion: '1.2'
       scmMinTlsVersion: '1.2'

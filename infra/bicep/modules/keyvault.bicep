@@ -30,6 +30,9 @@ param keyVersionLifetime string
 @maxValue(90)
 param softDeleteRetentionInDays int
 
+@description('True to refuse every request that does not come through a private endpoint.')
+param privateNetworkOnly bool
+
 resource vault 'Microsoft.KeyVault/vaults@2024-11-01' = {
   name: name
   location: location
@@ -47,9 +50,11 @@ resource vault 'Microsoft.KeyVault/vaults@2024-11-01' = {
     enabledForDeployment: false
     enabledForDiskEncryption: false
     enabledForTemplateDeployment: false
-    publicNetworkAccess: 'Enabled'
+    // Private: only the private endpoint reaches the vault. Trusted Azure services keep their bypass, but
+    // still need a role on the key, which only the app's identity has.
+    publicNetworkAccess: privateNetworkOnly ? 'Disabled' : 'Enabled'
     networkAcls: {
-      defaultAction: 'Allow'
+      defaultAction: privateNetworkOnly ? 'Deny' : 'Allow'
       bypass: 'AzureServices'
     }
   }

@@ -16,6 +16,9 @@ param tags object
 ])
 param skuName string
 
+@description('True to refuse every request that does not come through a private endpoint.')
+param privateNetworkOnly bool
+
 @description('Tables to create.')
 param tableNames string[]
 
@@ -42,10 +45,12 @@ resource account 'Microsoft.Storage/storageAccounts@2025-01-01' = {
     allowCrossTenantReplication: false
     minimumTlsVersion: 'TLS1_2'
     supportsHttpsTrafficOnly: true
-    publicNetworkAccess: 'Enabled'
+    // Private: only the private endpoints reach the account, not even trusted Azure services. ARM still
+    // creates the tables, queues and containers (management operations, not data access).
+    publicNetworkAccess: privateNetworkOnly ? 'Disabled' : 'Enabled'
     networkAcls: {
-      defaultAction: 'Allow'
-      bypass: 'AzureServices'
+      defaultAction: privateNetworkOnly ? 'Deny' : 'Allow'
+      bypass: privateNetworkOnly ? 'None' : 'AzureServices'
     }
   }
 

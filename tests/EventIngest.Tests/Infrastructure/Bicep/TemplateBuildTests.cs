@@ -33,6 +33,23 @@ public sealed class TemplateBuildTests(BicepTemplateFixture template)
     }
 
     [Fact]
+    public void ExampleParametersFileIsAProductionSetupWithNetworkIsolationAndZoneRedundantStorage()
+    {
+        var parameters = ExampleParameters(new() { ["EVENTINGEST_NETWORK_ISOLATION"] = null });
+
+        Assert.True((bool)parameters["networkIsolation"]!["value"]!);
+        Assert.Equal("Standard_ZRS", (string?)parameters["storageSkuName"]!["value"]);
+    }
+
+    [Fact]
+    public void ExampleParametersFileTurnsNetworkIsolationOffForATrialFromTheEnvironment()
+    {
+        var parameters = ExampleParameters(new() { ["EVENTINGEST_NETWORK_ISOLATION"] = "false" });
+
+        Assert.False((bool)parameters["networkIsolation"]!["value"]!);
+    }
+
+    [Fact]
     public void ExampleParametersFileRefusesToBuildWithoutAnEventKeyHash()
     {
         var environment = new Dictionary<string, string?> { ["EVENTINGEST_EVENT_KEY_HASH"] = null };
@@ -66,6 +83,19 @@ public sealed class TemplateBuildTests(BicepTemplateFixture template)
         Assert.All(parameters, p => Assert.False(
             string.IsNullOrWhiteSpace((string?)p.Value!["metadata"]?["description"]),
             $"Parameter {p.Key} has no @description."));
+    }
+
+    // main.bicepparam built with a sample key hash and the given environment variables: its parameters.
+    private JsonNode ExampleParameters(Dictionary<string, string?> environment)
+    {
+        environment["EVENTINGEST_EVENT_KEY_HASH"] = new string('d', 64);
+        environment["AZURE_ENV_NAME"] = "example";
+
+        var build = BicepCli.Run(template.BicepFolder, environment, "build-params", Path.Combine(template.BicepFolder, "main.bicepparam"), "--stdout");
+
+        Assert.True(build.ExitCode == 0, build.Output);
+        var parametersJson = (string)JsonNode.Parse(build.StandardOutput)!["parametersJson"]!;
+        return JsonNode.Parse(parametersJson)!["parameters"]!;
     }
 
     // The compiled template and the module templates nested in it.
