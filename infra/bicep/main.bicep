@@ -51,6 +51,11 @@ param storagePrefix string = 'ei'
 @maxLength(63)
 param defaultQueue string = 'events'
 
+@description('Shards of the default queue (EventIngest:Routing:DefaultShards): events spread over defaultQueue-0 ... defaultQueue-(n-1) by a hash of their id. 1 keeps the plain name, which consumers from before shards read.')
+@minValue(1)
+@maxValue(32)
+param defaultQueueShards int = 1
+
 @description('Routes from event-name patterns to queues (EventIngest:Routing:Routes). Every queue named here is created.')
 param routes route[] = []
 
@@ -113,8 +118,12 @@ var storageLayout = {
     '${storagePrefix}keys'
     '${storagePrefix}schedule'
   ]
-  // The consumers' queues, and the service's own queue of due markers for scheduled events.
-  queues: union([defaultQueue, '${storagePrefix}due'], map(routes, r => r.queue))
+  // The consumers' queues (every shard), and the service's own queue of due markers for scheduled events.
+  queues: union(
+    shardQueues(defaultQueue, defaultQueueShards),
+    ['${storagePrefix}due'],
+    flatten(map(routes, r => shardQueues(r.queue, r.?shards ?? 1)))
+  )
   containers: [
     '${storagePrefix}-large'
     deploymentContainer
@@ -224,11 +233,16 @@ module rbac 'modules/rbac.bicep' = {
   ]
 }
 
+// As EventIngest names shards (Ingest/QueueShards.cs): one shard keeps the plain name.
+func shardQueues(queue string, shards int) string[] =>
+  shards == 1 ? [queue] : map(range(0, shards), i => '${queue}-${i}')
+
 func routeSettings(routes route[]) object =>
   reduce(range(0, length(routes)), {}, (settings, i) =>
     union(settings, {
       'EventIngest__Routing__Routes__${i}__Pattern': routes[i].pattern
       'EventIngest__Routing__Routes__${i}__Queue': routes[i].queue
+      'EventIngest__Routing__Routes__${i}__Shards': string(routes[i].?shards ?? 1)
     }))
 
 // Every app setting but the key hashes (the functionapp module adds those from eventKeys and
@@ -251,6 +265,7 @@ var appSettings = union(
     EventIngest__Auth__RequireEventKeys: 'true'
     EventIngest__Auth__RequireSigningKeys: 'true'
     EventIngest__Routing__DefaultQueue: defaultQueue
+    EventIngest__Routing__DefaultShards: string(defaultQueueShards)
     EventIngest__Encryption__KeyProvider: 'KeyVault'
     EventIngest__Encryption__KeyVaultKeyId: keyVault.outputs.keyUri
   },

@@ -18,7 +18,9 @@ param keyVersionLifetime = 'P2Y'
 // Events no route matches go to the default queue. Add a route per queue a consumer reads, e.g.
 //   { pattern: 'billing/invoice.paid', queue: 'billing' }   one event name
 //   { pattern: 'app/account.*', queue: 'accounts' }         every name with that prefix
+//   { pattern: 'app/click.*', queue: 'clicks', shards: 8 }  over clicks-0 ... clicks-7 (docs/consuming-events.md)
 param defaultQueue = 'events'
+param defaultQueueShards = 1
 param routes = []
 
 param eventKeys = [

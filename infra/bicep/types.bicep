@@ -27,4 +27,9 @@ type route = {
   @minLength(3)
   @maxLength(63)
   queue: string
+
+  @description('Queues the events are spread over by a hash of their id: queue-0 ... queue-(shards-1). 1 (the default) keeps the plain queue name.')
+  @minValue(1)
+  @maxValue(32)
+  shards: int?
 }

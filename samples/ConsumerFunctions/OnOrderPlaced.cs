@@ -4,13 +4,32 @@ using Microsoft.Azure.Functions.Worker;
 namespace ConsumerFunctions;
 
 /// <summary>
-/// Sends a receipt for every order, once. Events reach the queue "orders" through a route on the ingest app:
-/// <c>EventIngest:Routing:Routes:0:Pattern = app/order.*</c>, <c>EventIngest:Routing:Routes:0:Queue = orders</c>.
+/// Sends a receipt for every order, once. Events reach the queue "orders", spread over four shards, through a
+/// route on the ingest app: <c>EventIngest:Routing:Routes:0:Pattern = app/order.*</c>,
+/// <c>EventIngest:Routing:Routes:0:Queue = orders</c>, <c>EventIngest:Routing:Routes:0:Shards = 4</c>.
 /// </summary>
+/// <remarks>A QueueTrigger listens on one queue, so each shard (<c>orders-0</c> … <c>orders-3</c>) has its own
+/// function; they all run <see cref="Run"/>, and the inbox knows them as one consumer. Changing the route's shard
+/// count means changing the functions here too.</remarks>
 public sealed class OnOrderPlaced(EventReader events, EventInbox inbox, Receipts receipts)
 {
-    [Function(nameof(OnOrderPlaced))]
-    public async Task Run([QueueTrigger("orders", Connection = "EventIngestStorage")] string message, CancellationToken cancellationToken)
+    public const string Queue = "orders";
+    public const int Shards = 4;
+    private const string Connection = "EventIngestStorage";
+
+    [Function("OnOrderPlaced0")]
+    public Task Shard0([QueueTrigger("orders-0", Connection = Connection)] string message, CancellationToken cancellationToken) => Run(message, cancellationToken);
+
+    [Function("OnOrderPlaced1")]
+    public Task Shard1([QueueTrigger("orders-1", Connection = Connection)] string message, CancellationToken cancellationToken) => Run(message, cancellationToken);
+
+    [Function("OnOrderPlaced2")]
+    public Task Shard2([QueueTrigger("orders-2", Connection = Connection)] string message, CancellationToken cancellationToken) => Run(message, cancellationToken);
+
+    [Function("OnOrderPlaced3")]
+    public Task Shard3([QueueTrigger("orders-3", Connection = Connection)] string message, CancellationToken cancellationToken) => Run(message, cancellationToken);
+
+    public async Task Run(string message, CancellationToken cancellationToken)
     {
         var e = await events.ReadAsync<OrderPlaced>(message, cancellationToken);
         if (e.Name != OrderPlaced.EventName) return;

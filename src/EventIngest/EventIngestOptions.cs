@@ -109,15 +109,59 @@ public sealed class KeyHash
     public bool BranchEnvironments { get; set; }
 }
 
-/// <summary>Which queue(s) an event goes to, by event-name pattern.</summary>
-public sealed class RoutingOptions
+/// <summary>Which queue(s) an event goes to, by event-name pattern, and over how many shards each queue is spread.</summary>
+public sealed class RoutingOptions : IValidatableObject
 {
     public const string Section = "EventIngest:Routing";
 
     [Required]
     public string DefaultQueue { get; set; } = "events";
 
+    /// <summary>Shards of the default queue (1 to <see cref="Ingest.QueueShards.MaxShards"/>). One keeps the plain
+    /// name <c>events</c>, so consumers written before shards existed keep receiving; more is opt-in, because it
+    /// moves every event to queues those consumers do not read (docs/consuming-events.md).</summary>
+    public int DefaultShards { get; set; } = 1;
+
     public List<Route> Routes { get; set; } = [];
+
+    public IEnumerable<ValidationResult> Validate(ValidationContext validationContext) =>
+        Check(this).Select(error => new ValidationResult(error));
+
+    /// <summary>What is wrong with the shard settings: counts out of range, one queue given two counts, shard
+    /// names that are not valid queue names or that are another queue's name.</summary>
+    public static List<string> Check(RoutingOptions options)
+    {
+        var errors = new List<string>();
+        var queues = new List<(string Setting, string Queue, int Shards)> { ($"{Section}:DefaultShards", options.DefaultQueue, options.DefaultShards) };
+        for (var i = 0; i < options.Routes.Count; i++) queues.Add(($"{Section}:Routes:{i}:Shards", options.Routes[i].Queue, options.Routes[i].Shards));
+
+        foreach (var q in queues.Where(q => q.Shards is < 1 or > Ingest.QueueShards.MaxShards))
+        {
+            errors.Add($"{q.Setting} must be between 1 and {Ingest.QueueShards.MaxShards}; it is {q.Shards}.");
+        }
+        foreach (var named in queues.GroupBy(q => q.Queue, StringComparer.Ordinal).Where(g => g.Select(q => q.Shards).Distinct().Count() > 1))
+        {
+            errors.Add($"{Section}: the queue '{named.Key}' is given different shard counts ({string.Join(", ", named.Select(q => $"{q.Setting} = {q.Shards}"))}); give it one.");
+        }
+        if (errors.Count > 0) return errors;
+
+        var owners = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var (queue, shards) in queues.Select(q => (q.Queue, q.Shards)).Distinct())
+        {
+            foreach (var name in Ingest.QueueShards.Names(queue, shards))
+            {
+                if (!QueueNames.IsValid(name))
+                {
+                    errors.Add($"{Section}: '{name}', a shard of '{queue}', is not a valid queue name (3-63 lower-case letters, digits and single hyphens); shorten the queue name.");
+                }
+                else if (!owners.TryAdd(name, queue) && owners[name] != queue)
+                {
+                    errors.Add($"{Section}: '{name}' would be a queue of both '{owners[name]}' and '{queue}'; rename one of them.");
+                }
+            }
+        }
+        return errors;
+    }
 }
 
 public sealed class Route
@@ -128,6 +172,10 @@ public sealed class Route
 
     [Required]
     public string Queue { get; set; } = "events";
+
+    /// <summary>Queues the route's events are spread over: <c>{Queue}-0</c> … <c>{Queue}-{Shards-1}</c>, or
+    /// <c>{Queue}</c> itself for 1 (see <see cref="Ingest.QueueShards"/>).</summary>
+    public int Shards { get; set; } = 1;
 }
 
 /// <summary>Which key-encryption key protects <c>user</c> data, and how long derived keys stay in memory.</summary>

@@ -177,7 +177,7 @@ public sealed class IngestPipeline(
                 V = e.V,
                 Due = e.Ts > scheduleAfter ? e.Ts : null,
                 Key = e.Id is not null ? KeyKind.Caller : seed.FromHeader ? KeyKind.Seed : KeyKind.None,
-                Queues = router.QueuesFor(e.Name),
+                Queues = router.QueuesFor(e.Name, internalIds[i]),
                 Message = stored ? EventMessage.Build(internalIds[i], environment, e, sealedUsers[sealedIndex++], receivedAt) : [],
                 Fingerprint = stored ? EventFingerprint.Of(e) : [],
                 SameKeyAs = stored ? null : pending[sameKeyAs[i]],

@@ -25,10 +25,10 @@ public sealed class ConsumerHost : IAsyncDisposable
     public EventInbox Inbox => _consumer.GetRequiredService<EventInbox>();
     public IServiceProvider Services => _consumer;
 
-    public static async Task<ConsumerHost> StartAsync(AzuriteFixture azurite, Action<IServiceCollection>? configure = null)
+    public static async Task<ConsumerHost> StartAsync(AzuriteFixture azurite, Action<IServiceCollection>? configure = null, Func<string, IDictionary<string, string?>>? serviceSettings = null)
     {
         var prefix = azurite.NewStorageNamePrefix();
-        var service = await TestHost.StartAsync(azurite.ConnectionString, prefix);
+        var service = await TestHost.StartAsync(azurite.ConnectionString, prefix, serviceSettings?.Invoke(prefix));
         var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
         {
             ["EventIngest:Storage:ConnectionString"] = azurite.ConnectionString,

@@ -1,5 +1,6 @@
 extern alias sample;
 using System.Text.Json;
+using EventIngest.Ingest;
 using EventIngest.Tests.Infrastructure;
 using Microsoft.Extensions.Logging.Abstractions;
 using OnOrderPlaced = sample::ConsumerFunctions.OnOrderPlaced;
@@ -13,14 +14,19 @@ namespace EventIngest.Client.Tests.Consumer;
 public sealed class SampleFunctionsTests(AzuriteFixture azurite)
 {
     [Fact]
-    public void MetadataDeclaresTheQueueAndTimerTriggers()
+    public void MetadataDeclaresAQueueTriggerPerShardAndTheTimerTrigger()
     {
         using var metadata = JsonDocument.Parse(File.ReadAllText(Path.Combine(AppContext.BaseDirectory, "functions.metadata")));
         var functions = metadata.RootElement.EnumerateArray().ToDictionary(f => f.GetProperty("name").GetString()!, f => f.GetProperty("bindings")[0]);
+        var triggers = functions.Where(f => f.Key.StartsWith(nameof(OnOrderPlaced), StringComparison.Ordinal)).Select(f => f.Value).ToList();
 
-        Assert.Equal("queueTrigger", functions["OnOrderPlaced"].GetProperty("type").GetString());
-        Assert.Equal("orders", functions["OnOrderPlaced"].GetProperty("queueName").GetString());
-        Assert.Equal("EventIngestStorage", functions["OnOrderPlaced"].GetProperty("connection").GetString());
+        Assert.Equal(QueueShards.Names(OnOrderPlaced.Queue, OnOrderPlaced.Shards).Order(), triggers.Select(t => t.GetProperty("queueName").GetString()).Order());
+        Assert.Equal(["orders-0", "orders-1", "orders-2", "orders-3"], QueueShards.Names(OnOrderPlaced.Queue, OnOrderPlaced.Shards));
+        Assert.All(triggers, t =>
+        {
+            Assert.Equal("queueTrigger", t.GetProperty("type").GetString());
+            Assert.Equal("EventIngestStorage", t.GetProperty("connection").GetString());
+        });
         Assert.Equal("timerTrigger", functions["PurgeInbox"].GetProperty("type").GetString());
     }
 

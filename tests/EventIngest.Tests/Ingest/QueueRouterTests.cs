@@ -24,8 +24,8 @@ public class QueueRouterTests
             DefaultQueue = "events",
             Routes = [new Route { Pattern = "app/account.*", Queue = "accounts" }, new Route { Pattern = "app/*", Queue = "audit" }],
         }));
-        Assert.Equal(["accounts", "audit"], router.QueuesFor("app/account.created"));
-        Assert.Equal(["audit"], router.QueuesFor("app/order.paid"));
-        Assert.Equal(["events"], router.QueuesFor("billing/invoice.sent"));
+        Assert.Equal(["accounts", "audit"], router.QueuesFor("app/account.created", "01K0000000000000000000000A"));
+        Assert.Equal(["audit"], router.QueuesFor("app/order.paid", "01K0000000000000000000000A"));
+        Assert.Equal(["events"], router.QueuesFor("billing/invoice.sent", "01K0000000000000000000000A"));
     }
 }

@@ -27,11 +27,14 @@ public sealed class BicepTemplateFixture : IDisposable
     public const int InstanceMemoryMB = 4096;
     public const int KeySize = 2048;
 
-    public static readonly IReadOnlyList<(string Pattern, string Queue)> Routes =
+    public const int DefaultQueueShards = 2;
+
+    // Shards null: the parameter left out (one queue, its plain name).
+    public static readonly IReadOnlyList<(string Pattern, string Queue, int? Shards)> Routes =
     [
-        ("billing/invoice.paid", "billing"),
-        ("app/account.*", "accounts"),
-        ("audit/*", DefaultQueue),
+        ("billing/invoice.paid", "billing", null),
+        ("app/account.*", "accounts", 4),
+        ("audit/*", DefaultQueue, DefaultQueueShards),
     ];
 
     public static readonly IReadOnlyList<(string Hash, string Environment)> EventKeys =
@@ -143,13 +146,16 @@ public sealed class BicepTemplateFixture : IDisposable
         static string Keys(IEnumerable<(string Hash, string Environment)> keys)
             => string.Join('\n', keys.Select(k => $"  {{ hash: '{k.Hash}', environment: '{k.Environment}' }}"));
 
-        var routes = string.Join('\n', Routes.Select(r => $"  {{ pattern: '{r.Pattern}', queue: '{r.Queue}' }}"));
+        var routes = string.Join('\n', Routes.Select(r => r.Shards is { } shards
+            ? $"  {{ pattern: '{r.Pattern}', queue: '{r.Queue}', shards: {shards} }}"
+            : $"  {{ pattern: '{r.Pattern}', queue: '{r.Queue}' }}"));
         return string.Create(CultureInfo.InvariantCulture, $"""
             using './main.json'
 
             param environmentName = 'citest'
             param storagePrefix = '{StoragePrefix}'
             param defaultQueue = '{DefaultQueue}'
+            param defaultQueueShards = {DefaultQueueShards}
             param maximumInstanceCount = {MaximumInstanceCount}
             param instanceMemoryMB = {InstanceMemoryMB}
             param keySize = {KeySize}

@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Reflection;
 using System.Text.RegularExpressions;
 
@@ -85,9 +86,11 @@ public sealed partial class TemplateAppSettingsTests(BicepTemplateFixture templa
         {
             Assert.Equal(BicepTemplateFixture.Routes[i].Pattern, settings[$"EventIngest__Routing__Routes__{i}__Pattern"]);
             Assert.Equal(BicepTemplateFixture.Routes[i].Queue, settings[$"EventIngest__Routing__Routes__{i}__Queue"]);
+            Assert.Equal((BicepTemplateFixture.Routes[i].Shards ?? 1).ToString(CultureInfo.InvariantCulture), settings[$"EventIngest__Routing__Routes__{i}__Shards"]);
         }
 
         Assert.Equal(BicepTemplateFixture.DefaultQueue, settings["EventIngest__Routing__DefaultQueue"]);
+        Assert.Equal(BicepTemplateFixture.DefaultQueueShards.ToString(CultureInfo.InvariantCulture), settings["EventIngest__Routing__DefaultShards"]);
         Assert.Equal("true", settings["EventIngest__Auth__RequireEventKeys"]);
         Assert.Equal("true", settings["EventIngest__Auth__RequireSigningKeys"]);
 

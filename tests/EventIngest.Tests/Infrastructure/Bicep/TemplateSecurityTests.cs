@@ -1,4 +1,5 @@
 using System.Text.Json.Nodes;
+using EventIngest.Ingest;
 
 namespace EventIngest.Tests.Infrastructure.Bicep;
 
@@ -106,8 +107,9 @@ public sealed class TemplateSecurityTests(BicepTemplateFixture template)
     {
         var prefix = BicepTemplateFixture.StoragePrefix;
         string[] tables = ["events", "idempotency", "outbox", "keys", "schedule"];
-        var queues = BicepTemplateFixture.Routes.Select(r => r.Queue)
-            .Append(BicepTemplateFixture.DefaultQueue)
+        // Every shard of every route's queue: billing (one, plain name), accounts-0..3, inbox-0..1.
+        var queues = BicepTemplateFixture.Routes.SelectMany(r => QueueShards.Names(r.Queue, r.Shards ?? 1))
+            .Concat(QueueShards.Names(BicepTemplateFixture.DefaultQueue, BicepTemplateFixture.DefaultQueueShards))
             .Append(prefix + "due")
             .Distinct();
 
