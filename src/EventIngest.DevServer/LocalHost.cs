@@ -52,6 +52,7 @@ public static class LocalHost
         app.MapGet("/v1/scheduled", (HttpRequest request, ScheduledEventsApi api, CancellationToken ct) => api.ListAsync(request, ct));
         app.MapPatch("/v1/events/{internalId}", (HttpRequest request, string internalId, ScheduledEventsApi api, CancellationToken ct) => api.RescheduleAsync(request, internalId, ct));
         app.MapDelete("/v1/users/{externalId}", (HttpRequest request, string externalId, UsersApi api, CancellationToken ct) => api.EraseAsync(request, externalId, ct));
+        app.MapPost(UsersApi.EraseRoute, (HttpRequest request, UsersApi api, CancellationToken ct) => api.EraseFromBodyAsync(request, ct));
         app.MapDelete("/v1/events/{internalId}", (HttpRequest request, string internalId, ScheduledEventsApi api, CancellationToken ct) => api.CancelAsync(request, internalId, ct));
 
         app.MapGet(OpenApiDocument.Route, OpenApiDocument.Serve);

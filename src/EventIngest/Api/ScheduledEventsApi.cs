@@ -71,23 +71,16 @@ public sealed class ScheduledEventsApi(ApiGate gate, Scheduler scheduler, IOptio
 
     private static async Task<long?> ReadTsAsync(HttpRequest request, CancellationToken ct)
     {
-        try
+        using var body = await ApiBody.ReadJsonAsync(request, ct);
+        if (body is not { RootElement.ValueKind: JsonValueKind.Object }) return null;
+        foreach (var property in body.RootElement.EnumerateObject())
         {
-            using var body = await JsonDocument.ParseAsync(request.Body, cancellationToken: ct);
-            if (body.RootElement.ValueKind != JsonValueKind.Object) return null;
-            foreach (var property in body.RootElement.EnumerateObject())
-            {
-                if (!property.Name.Equals("ts", StringComparison.OrdinalIgnoreCase)) continue;
-                var raw = property.Value.GetRawText();
-                if (property.Value.ValueKind != JsonValueKind.Number || raw.AsSpan().IndexOfAny(".eE") >= 0 || !property.Value.TryGetInt64(out var ts)) return null;
-                return ts is >= EventParser.MinTs and <= EventParser.MaxTs ? ts : null;
-            }
-            return null;
+            if (!property.Name.Equals("ts", StringComparison.OrdinalIgnoreCase)) continue;
+            var raw = property.Value.GetRawText();
+            if (property.Value.ValueKind != JsonValueKind.Number || raw.AsSpan().IndexOfAny(".eE") >= 0 || !property.Value.TryGetInt64(out var ts)) return null;
+            return ts is >= EventParser.MinTs and <= EventParser.MaxTs ? ts : null;
         }
-        catch (JsonException)
-        {
-            return null;
-        }
+        return null;
     }
 
     private static bool TryLimit(string? text, out int limit)

@@ -200,17 +200,19 @@ public sealed class UserDataProtector
     /// Destroys the key material of the person with this <c>external_id</c> in the environment.
     /// Everything sealed for them so far becomes unreadable on this instance at once and on every
     /// instance within <see cref="EncryptionOptions.PersonKeyCacheDuration"/>; later events get new key
-    /// material. Idempotent: erasing someone unknown (or already erased) succeeds too.
+    /// material. Idempotent: erasing someone unknown (or already erased) succeeds too, with
+    /// <see cref="ErasureReceipt.Found"/> false. Returns only once the key material is deleted.
     /// </summary>
     /// <exception cref="KeyManagementUnavailableException">Key material is unreachable right now (answer 503; nothing was erased).</exception>
     public async ValueTask<ErasureReceipt> EraseAsync(string environment, string externalId, CancellationToken cancellationToken = default)
     {
         ValidateEnvironment(environment);
         ArgumentException.ThrowIfNullOrEmpty(externalId);
+        if (ExternalIds.IsTooLong(externalId)) throw new ArgumentException(ExternalIds.TooLong, nameof(externalId));
         var environmentKeys = await _keys.GetEnvironmentKeysAsync(environment, cancellationToken);
         var subjectId = environmentKeys.ComputeSubjectId(Encoding.UTF8.GetBytes(externalId));
-        await _keys.ErasePersonAsync(environmentKeys, subjectId, cancellationToken);
-        return new ErasureReceipt(externalId, _time.GetUtcNow());
+        var found = await _keys.ErasePersonAsync(environmentKeys, subjectId, cancellationToken);
+        return new ErasureReceipt(externalId, found, _time.GetUtcNow());
     }
 
     /// <summary>

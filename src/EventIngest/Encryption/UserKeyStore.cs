@@ -96,15 +96,19 @@ internal sealed partial class UserKeyStore
         return current.Version == version ? current : null;
     }
 
-    public async Task ErasePersonAsync(EnvironmentKeys environment, UInt128 subjectId, CancellationToken cancellationToken)
+    /// <summary>Deletes the person's key row; true when there was one.</summary>
+    public async Task<bool> ErasePersonAsync(EnvironmentKeys environment, UInt128 subjectId, CancellationToken cancellationToken)
     {
         await EnsureTableAsync().WaitAsync(cancellationToken);
-        await StorageAsync(
+        // The table answers 404 for a row that does not exist; the SDK returns it rather than throwing.
+        var response = await StorageAsync(
             ct => _table.DeleteEntityAsync(PersonPartition(environment.Environment, subjectId), PersonRowKey, ETag.All, ct),
             "erase a person key",
             cancellationToken);
         _persons.Remove(new PersonRef(environment.Environment, subjectId));
-        LogPersonErased(environment.Environment);
+        var found = response.Status != 404;
+        LogPersonErased(environment.Environment, found);
+        return found;
     }
 
     /// <summary>Re-wraps the environment key under the key-encryption key's current version, so older
@@ -375,8 +379,8 @@ internal sealed partial class UserKeyStore
     [LoggerMessage(Level = LogLevel.Information, Message = "Rewrapped the environment key of {Environment} from {OldKeyEncryptionKeyId} to {KeyEncryptionKeyId}")]
     private partial void LogEnvironmentKeyRewrapped(string environment, string? oldKeyEncryptionKeyId, string keyEncryptionKeyId);
 
-    [LoggerMessage(Level = LogLevel.Information, Message = "Erased a person's key material in {Environment}")]
-    private partial void LogPersonErased(string environment);
+    [LoggerMessage(Level = LogLevel.Information, Message = "Erased a person's key material in {Environment} (found: {Found})")]
+    private partial void LogPersonErased(string environment, bool found);
 
     private readonly record struct PersonRef(string Environment, UInt128 SubjectId);
 }

@@ -16,8 +16,9 @@ public sealed class UserOpenResult
     internal static UserOpenResult Opened(byte[] userJson) => new(userJson);
 }
 
-/// <summary>Proof of an erasure: which <c>external_id</c> and when.</summary>
-public sealed record ErasureReceipt(string ExternalId, DateTimeOffset ErasedAt);
+/// <summary>Proof of an erasure: which <c>external_id</c>, whether key material for that person
+/// existed (and so was destroyed), and when.</summary>
+public sealed record ErasureReceipt(string ExternalId, bool Found, DateTimeOffset ErasedAt);
 
 /// <summary>One <c>user</c> object to seal in <see cref="UserDataProtector.SealBatchAsync"/>.</summary>
 public readonly record struct UserToSeal(string InternalId, ReadOnlyMemory<byte> UserJson);

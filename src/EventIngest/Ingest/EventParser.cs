@@ -1,3 +1,4 @@
+using EventIngest.Encryption;
 using System.Runtime.InteropServices;
 using System.Text;
 using System.Text.Unicode;
@@ -197,7 +198,7 @@ public static class EventParser
         var nameText = ReadName(name, index, errors);
         var dataObject = ReadObject(data, index, "data", errors);
         var userObject = ReadObject(user, index, "user", errors);
-        if (userObject is { } u) DecodeExternalId(u);
+        if (userObject is { } u) CheckExternalId(u, index, errors);
         var idText = ReadOptionalString(id, index, "id", errors);
         if (idText is { Length: > MaxIdLength })
         {
@@ -275,17 +276,21 @@ public static class EventParser
         return count;
     }
 
-    /// <summary>Sealing names the person by the decoded <c>external_id</c>: it must decode (throws when it cannot).</summary>
-    private static void DecodeExternalId(JsonElement user)
+    /// <summary>
+    /// Sealing names the person by the decoded <c>external_id</c>, and erasure must be able to name
+    /// them again: it must decode (throws when it cannot) and be no longer than erasure accepts.
+    /// </summary>
+    private static void CheckExternalId(JsonElement user, int index, List<FieldError> errors)
     {
         foreach (var property in user.EnumerateObject())
         {
-            // Without escapes the body's bytes are already checked UTF-8, which always decodes.
-            if (property.NameEquals("external_id") && property.Value.ValueKind == JsonValueKind.String
-                && JsonMarshal.GetRawUtf8Value(property.Value).IndexOf((byte)'\\') >= 0)
-            {
-                _ = property.Value.GetString();
-            }
+            if (!property.NameEquals("external_id") || property.Value.ValueKind is not (JsonValueKind.String or JsonValueKind.Number)) continue;
+            // Without escapes the body's bytes are already checked UTF-8, which always decodes, and
+            // a value of at most MaxLength bytes has at most MaxLength characters.
+            var raw = JsonMarshal.GetRawUtf8Value(property.Value);
+            if (raw.Length <= ExternalIds.MaxLength && raw.IndexOf((byte)'\\') < 0) continue;
+            var text = property.Value.ValueKind == JsonValueKind.String ? property.Value.GetString()! : property.Value.GetRawText();
+            if (ExternalIds.IsTooLong(text)) errors.Add(new FieldError(index, "user", "user." + ExternalIds.TooLong));
         }
     }
 

@@ -31,7 +31,7 @@ public sealed class FunctionsAppTests(AzuriteFixture azurite)
     [Fact]
     public void MetadataDeclaresEveryFunctionWithItsTrigger()
     {
-        Assert.Equal(["CancelEvent", "CleanupIdempotency", "EraseUser", "GetEvent", "GetOpenApi", "ListEvents", "ListScheduled", "ReleaseDue", "ReleaseScheduled", "RepairOutbox", "ReplayEvent", "RescheduleEvent", "SendEvents"],
+        Assert.Equal(["CancelEvent", "CleanupIdempotency", "EraseUser", "EraseUserFromBody", "GetEvent", "GetOpenApi", "ListEvents", "ListScheduled", "ReleaseDue", "ReleaseScheduled", "RepairOutbox", "ReplayEvent", "RescheduleEvent", "SendEvents"],
             Metadata().EnumerateArray().Select(f => f.GetProperty("name").GetString()).Order());
 
         var http = Function("SendEvents").GetProperty("bindings")[0];
@@ -49,6 +49,7 @@ public sealed class FunctionsAppTests(AzuriteFixture azurite)
             ("RescheduleEvent", "v1/events/{internalId}", "patch"),
             ("CancelEvent", "v1/events/{internalId}", "delete"),
             ("EraseUser", "v1/users/{externalId}", "delete"),
+            ("EraseUserFromBody", "v1/users/erase", "post"),
             ("GetOpenApi", "openapi.yaml", "get"),
         })
         {
