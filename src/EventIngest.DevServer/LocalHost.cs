@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Options;
 using EventIngest.Api;
 using EventIngest.Ingest;
 
@@ -17,6 +18,7 @@ public static class LocalHost
         builder.Configuration.AddInMemoryCollection(LocalDefaults(builder.Configuration));
         configure?.Invoke(builder);
         if (string.IsNullOrEmpty(builder.Configuration["urls"])) builder.WebHost.UseUrls(DefaultUrl);
+        OpenMode.EnsureLoopbackOnly(builder.Configuration);
         // The event route enforces its own, configurable cap and reads no further than it.
         builder.WebHost.ConfigureKestrel(k => k.Limits.MaxRequestBodySize = null);
 
@@ -28,6 +30,7 @@ public static class LocalHost
         var app = builder.Build();
         if (storage is not null) app.Lifetime.ApplicationStopped.Register(() => storage.DisposeAsync().AsTask().GetAwaiter().GetResult());
         app.Use(CollapseLeadingSlashes);
+        if (app.Services.GetRequiredService<IOptions<AuthOptions>>().Value.IsOpen) app.Use(OpenMode.LoopbackOnly);
         app.UseRouting(); // after the slash fix, so the fixed path is what gets routed
         MapRoutes(app);
         app.Lifetime.ApplicationStarted.Register(() =>

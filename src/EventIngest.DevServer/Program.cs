@@ -1,4 +1,17 @@
 using EventIngest.DevServer;
 
-await using var app = await LocalHost.BuildAsync(args);
-await app.RunAsync();
+WebApplication app;
+try
+{
+    app = await LocalHost.BuildAsync(args);
+}
+catch (OpenModeException ex)
+{
+    Console.Error.WriteLine(ex.Message);
+    return 1;
+}
+await using (app)
+{
+    await app.RunAsync();
+}
+return 0;

@@ -93,6 +93,15 @@ public sealed class AuthOptions
 
     /// <summary>Environment of events sent with an unconfigured key, and read without a signing key, on the local host.</summary>
     public string DefaultEnvironment { get; set; } = "dev";
+
+    /// <summary>No event key is configured and none is required: any key sends events.</summary>
+    public bool AcceptsAnyEventKey => EventKeys.Count == 0 && !RequireEventKeys;
+
+    /// <summary>No signing key is configured and none is required: anyone reads, replays and erases.</summary>
+    public bool RestApiOpen => SigningKeys.Count == 0 && !RequireSigningKeys;
+
+    /// <summary>Open: whoever reaches the service may use it. Only ever on the local host, on loopback.</summary>
+    public bool IsOpen => AcceptsAnyEventKey || RestApiOpen;
 }
 
 /// <summary>A key configured by its SHA-256 hash (lower-case hex); the raw key never sits in configuration.</summary>

@@ -26,6 +26,12 @@ public static class ServiceCollectionExtensions
                 "EventIngest:Auth:EventKeys and SigningKeys hold SHA-256 hashes in hex (64 characters).")
             .Validate(o => o.SigningKeys.All(k => !k.BranchEnvironments),
                 "EventIngest:Auth:SigningKeys: BranchEnvironments is for event keys only; a signing key reads only its own Environment.");
+        if (isProductionHost)
+        {
+            services.AddOptions<AuthOptions>()
+                .Validate(o => !o.AcceptsAnyEventKey, "EventIngest:Auth:RequireEventKeys is false with no EventKeys: the Functions app never accepts any event key. Configure EventIngest:Auth:EventKeys.")
+                .Validate(o => !o.RestApiOpen, "EventIngest:Auth:RequireSigningKeys is false with no SigningKeys: the Functions app never opens the REST API. Configure EventIngest:Auth:SigningKeys.");
+        }
         services.AddOptions<RoutingOptions>().BindConfiguration(RoutingOptions.Section).ValidateDataAnnotations().ValidateOnStart()
             .Validate(o => o.Routes.All(r => !string.IsNullOrEmpty(r.Pattern) && QueueNames.IsValid(r.Queue)) && QueueNames.IsValid(o.DefaultQueue),
                 "EventIngest:Routing: every route needs a Pattern and a valid queue name (3-63 lower-case letters, digits and single hyphens).");
