@@ -14,7 +14,9 @@ public static class LocalHost
 
     public static async Task<WebApplication> BuildAsync(string[] args, Action<WebApplicationBuilder>? configure = null)
     {
-        var builder = WebApplication.CreateBuilder(args);
+        // The app's own directory, not the working directory: appsettings.json is found wherever it is started from.
+        var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = args, ContentRootPath = AppContext.BaseDirectory });
+        builder.Logging.KeepRequestPathsOutOfLogs();
         builder.Configuration.AddInMemoryCollection(LocalDefaults(builder.Configuration));
         configure?.Invoke(builder);
         if (string.IsNullOrEmpty(builder.Configuration["urls"])) builder.WebHost.UseUrls(DefaultUrl);
@@ -35,7 +37,7 @@ public static class LocalHost
         MapRoutes(app);
         app.Lifetime.ApplicationStarted.Register(() =>
         {
-            var logger = app.Services.GetRequiredService<ILogger<WebApplication>>();
+            var logger = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("EventIngest.DevServer");
             logger.LogInformation("EventIngest local host listening on {Urls}; storage: {Storage}",
                 string.Join(", ", app.Urls), storage is null ? "configured connection" : storage.Description);
         });

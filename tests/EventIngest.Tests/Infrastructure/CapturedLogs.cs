@@ -6,18 +6,23 @@ namespace EventIngest.Tests.Infrastructure;
 
 internal sealed record LogEntry(string Category, LogLevel Level, string Text);
 
-/// <summary>Keeps what a log sink would keep: the message, every structured value and the exception.</summary>
-internal sealed class CapturedLogs : ILoggerProvider
+/// <summary>Keeps what a log sink would keep: the message, every structured value, the exception,
+/// and the values of the scopes around the entry (as Application Insights' logger does).</summary>
+internal sealed class CapturedLogs : ILoggerProvider, ISupportExternalScope
 {
+    private IExternalScopeProvider _scopes = new LoggerExternalScopeProvider();
+
     public ConcurrentQueue<LogEntry> Entries { get; } = new();
 
-    public ILogger CreateLogger(string categoryName) => new Logger(categoryName, Entries);
+    public ILogger CreateLogger(string categoryName) => new Logger(categoryName, Entries, () => _scopes);
+
+    public void SetScopeProvider(IExternalScopeProvider scopeProvider) => _scopes = scopeProvider;
 
     public void Dispose() { }
 
-    private sealed class Logger(string category, ConcurrentQueue<LogEntry> entries) : ILogger
+    private sealed class Logger(string category, ConcurrentQueue<LogEntry> entries, Func<IExternalScopeProvider> scopes) : ILogger
     {
-        public IDisposable? BeginScope<TState>(TState state) where TState : notnull => null;
+        public IDisposable? BeginScope<TState>(TState state) where TState : notnull => scopes().Push(state);
 
         public bool IsEnabled(LogLevel logLevel) => true;
 
@@ -28,6 +33,14 @@ internal sealed class CapturedLogs : ILoggerProvider
             {
                 foreach (var (name, value) in values) text.Append(' ').Append(name).Append('=').Append(value);
             }
+            scopes().ForEachScope((scope, builder) =>
+            {
+                builder.Append(" scope:").Append(scope);
+                if (scope is IEnumerable<KeyValuePair<string, object?>> scopeValues)
+                {
+                    foreach (var (name, value) in scopeValues) builder.Append(' ').Append(name).Append('=').Append(value);
+                }
+            }, text);
             if (exception is not null) text.AppendLine().Append(exception);
             entries.Enqueue(new LogEntry(category, logLevel, text.ToString()));
         }
