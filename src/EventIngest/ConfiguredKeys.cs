@@ -9,24 +9,27 @@ namespace EventIngest;
 /// configuration. A presented key is hashed once and compared in constant time against every
 /// configured hash, so timing reveals nothing about which one matched.
 /// </summary>
-public sealed partial class ConfiguredKeys(IEnumerable<KeyHash> keys)
+public sealed class ConfiguredKeys<TKey>(IEnumerable<TKey> keys) where TKey : KeyHash
 {
-    private readonly (byte[] Hash, KeyHash Key)[] _keys = keys.Select(k => (Convert.FromHexString(k.Hash), k)).ToArray();
+    private readonly (byte[] Hash, TKey Key)[] _keys = keys.Select(k => (Convert.FromHexString(k.Hash), k)).ToArray();
 
     public bool IsEmpty => _keys.Length == 0;
 
-    public KeyHash? Match(string key)
+    public TKey? Match(string key)
     {
         Span<byte> hash = stackalloc byte[32];
         SHA256.HashData(Encoding.UTF8.GetBytes(key), hash);
-        KeyHash? found = null;
+        TKey? found = null;
         foreach (var (expected, configured) in _keys)
         {
             if (CryptographicOperations.FixedTimeEquals(hash, expected)) found ??= configured;
         }
         return found;
     }
+}
 
+public static partial class ConfiguredKeys
+{
     /// <summary>1-64 letters, digits, '.', '_' or '-', starting with a letter or digit.</summary>
     public static bool IsEnvironmentName(string name) => EnvironmentName().IsMatch(name);
 

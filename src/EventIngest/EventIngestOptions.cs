@@ -88,8 +88,8 @@ public sealed class AuthOptions
     /// host sets it to false: its REST API is then open, as Inngest's dev server is.</summary>
     public bool RequireSigningKeys { get; set; } = true;
 
-    public List<KeyHash> EventKeys { get; set; } = [];
-    public List<KeyHash> SigningKeys { get; set; } = [];
+    public List<EventKeyHash> EventKeys { get; set; } = [];
+    public List<SigningKeyHash> SigningKeys { get; set; } = [];
 
     /// <summary>Environment of events sent with an unconfigured key, and read without a signing key, on the local host.</summary>
     public string DefaultEnvironment { get; set; } = "dev";
@@ -105,17 +105,30 @@ public sealed class AuthOptions
 }
 
 /// <summary>A key configured by its SHA-256 hash (lower-case hex); the raw key never sits in configuration.</summary>
-public sealed class KeyHash
+public abstract class KeyHash
 {
     [Required]
     public string Hash { get; set; } = "";
 
     [Required, RegularExpression("^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$", ErrorMessage = "Environment names are 1-64 letters, digits, '.', '_' or '-'.")]
     public string Environment { get; set; } = "production";
+}
 
-    /// <summary>When true, <c>x-inngest-env</c> may name any (branch) environment for this key;
-    /// otherwise the header must be absent or equal to <see cref="Environment"/>.</summary>
+/// <summary>An event key: the events sent with it go to its <see cref="KeyHash.Environment"/>.</summary>
+public sealed class EventKeyHash : KeyHash
+{
+    /// <summary>When true, <c>x-inngest-env</c> may also name a branch environment: one that no
+    /// other key names, and never <c>production</c>. Otherwise the header must be absent or equal
+    /// to <see cref="KeyHash.Environment"/>.</summary>
     public bool BranchEnvironments { get; set; }
+
+    /// <summary>When set, a branch environment's name must start with it (<c>pr-</c>).</summary>
+    public string? BranchPrefix { get; set; }
+}
+
+/// <summary>A signing key: it uses the REST API on its <see cref="KeyHash.Environment"/> only.</summary>
+public sealed class SigningKeyHash : KeyHash
+{
 }
 
 /// <summary>Which queue(s) an event goes to, by event-name pattern, and over how many shards each queue is spread.</summary>

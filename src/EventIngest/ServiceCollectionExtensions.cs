@@ -22,10 +22,10 @@ public static class ServiceCollectionExtensions
         services.AddOptions<IngestOptions>().BindConfiguration(IngestOptions.Section).ValidateDataAnnotations().ValidateOnStart();
         services.AddOptions<RateLimitOptions>().BindConfiguration(RateLimitOptions.Section).ValidateDataAnnotations().ValidateOnStart();
         services.AddOptions<AuthOptions>().BindConfiguration(AuthOptions.Section).ValidateDataAnnotations().ValidateOnStart()
-            .Validate(o => o.EventKeys.Concat(o.SigningKeys).All(k => k.Hash.Length == 64 && k.Hash.All(Uri.IsHexDigit)),
+            .Validate(o => o.EventKeys.Concat<KeyHash>(o.SigningKeys).All(k => k.Hash.Length == 64 && k.Hash.All(Uri.IsHexDigit)),
                 "EventIngest:Auth:EventKeys and SigningKeys hold SHA-256 hashes in hex (64 characters).")
-            .Validate(o => o.SigningKeys.All(k => !k.BranchEnvironments),
-                "EventIngest:Auth:SigningKeys: BranchEnvironments is for event keys only; a signing key reads only its own Environment.");
+            .Validate(o => o.EventKeys.All(k => string.IsNullOrEmpty(k.BranchPrefix) || (k.BranchEnvironments && ConfiguredKeys.IsEnvironmentName(k.BranchPrefix))),
+                "EventIngest:Auth:EventKeys:N:BranchPrefix is for keys with BranchEnvironments true, and is 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit.");
         if (isProductionHost)
         {
             services.AddOptions<AuthOptions>()

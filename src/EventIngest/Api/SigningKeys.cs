@@ -18,20 +18,20 @@ public enum SigningKeyCheck
 
 /// <summary>
 /// Signing keys authorize the REST API. Like event keys they are configured as SHA-256 hashes
-/// (<see cref="ConfiguredKeys"/>). A key reads only its own environment; with no keys
+/// (<see cref="ConfiguredKeys{TKey}"/>). A key reads only its own environment; with no keys
 /// configured and <see cref="AuthOptions.RequireSigningKeys"/> off (the local host), anyone may
 /// read the environment named by <c>x-inngest-env</c>, else the default one.
 /// </summary>
 public sealed class SigningKeys
 {
     public const string EnvironmentHeader = "x-inngest-env";
-    private readonly ConfiguredKeys _keys;
+    private readonly ConfiguredKeys<SigningKeyHash> _keys;
     private readonly AuthOptions _options;
 
     public SigningKeys(IOptions<AuthOptions> options)
     {
         _options = options.Value;
-        _keys = new ConfiguredKeys(_options.SigningKeys);
+        _keys = new ConfiguredKeys<SigningKeyHash>(_options.SigningKeys);
     }
 
     public SigningKeyCheck Check(string? authorization, string? environmentHeader, out string environment)

@@ -40,7 +40,8 @@ public sealed class EventEndpoint(
             case KeyCheck.InvalidEnvironment:
                 return IngestResponse.Error(400, "x-inngest-env must be 1-64 letters, digits, '.', '_' or '-'");
             case KeyCheck.EnvironmentNotAllowed:
-                return IngestResponse.Error(400, "x-inngest-env names an environment this event key may not send to");
+                return IngestResponse.Error(400, "x-inngest-env names an environment this event key may not send to: a key with branch environments reaches its own, " +
+                    "and others that no key names (never production) starting with its BranchPrefix");
         }
 
         if (!rateLimiter.TryAdmit(eventKey, out var waitSeconds))

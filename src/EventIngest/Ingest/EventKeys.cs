@@ -15,20 +15,26 @@ public enum KeyCheck
 }
 
 /// <summary>
-/// Event keys (configured as SHA-256 hashes, see <see cref="ConfiguredKeys"/>) name the
+/// Event keys (configured as SHA-256 hashes, see <see cref="ConfiguredKeys{TKey}"/>) name the
 /// environment of the events sent with them; <c>x-inngest-env</c> may pick another one only
-/// when the key allows branch environments.
+/// when the key allows branch environments, and then only one that no other key names (event or
+/// signing key, in any letter case) and never production, so a branch key cannot write where
+/// another key's consumers read.
 /// </summary>
 public sealed class EventKeys
 {
     public const string EnvironmentHeader = "x-inngest-env";
-    private readonly ConfiguredKeys _keys;
+    public const string Production = "production";
+    private readonly ConfiguredKeys<EventKeyHash> _keys;
     private readonly AuthOptions _options;
+    private readonly HashSet<string> _named;
 
     public EventKeys(IOptions<AuthOptions> options)
     {
         _options = options.Value;
-        _keys = new ConfiguredKeys(_options.EventKeys);
+        _keys = new ConfiguredKeys<EventKeyHash>(_options.EventKeys);
+        _named = _options.EventKeys.Select(k => k.Environment).Concat(_options.SigningKeys.Select(k => k.Environment))
+            .Append(Production).ToHashSet(StringComparer.OrdinalIgnoreCase);
     }
 
     public KeyCheck Check(string eventKey, string? environmentHeader, out string environment)
@@ -50,7 +56,11 @@ public sealed class EventKeys
             environment = match.Environment;
             return KeyCheck.Ok;
         }
-        if (!match.BranchEnvironments) return KeyCheck.EnvironmentNotAllowed;
+        if (!match.BranchEnvironments || _named.Contains(environmentHeader)
+            || (!string.IsNullOrEmpty(match.BranchPrefix) && !environmentHeader.StartsWith(match.BranchPrefix, StringComparison.Ordinal)))
+        {
+            return KeyCheck.EnvironmentNotAllowed;
+        }
         environment = environmentHeader;
         return KeyCheck.Ok;
     }

@@ -16,7 +16,7 @@ public sealed class SigningKeyTests
     private static SigningKeys Keys(bool require = true, params (string Key, string Environment)[] keys) => new(Options.Create(new AuthOptions
     {
         RequireSigningKeys = require,
-        SigningKeys = keys.Select(k => new KeyHash { Hash = Hash(k.Key), Environment = k.Environment }).ToList(),
+        SigningKeys = keys.Select(k => new SigningKeyHash { Hash = Hash(k.Key), Environment = k.Environment }).ToList(),
     }));
 
     [Theory]

@@ -62,4 +62,78 @@ public sealed class EventKeyTests(AzuriteFixture azurite)
         Assert.Equal(HttpStatusCode.BadRequest, (await host.SendAsync("""{"name":"app/x"}""", "branch-key", env("bad env!"))).StatusCode);
         Assert.Equal(["feature-1", "production"], (await host.ReceiveAllAsync()).Select(m => m.GetProperty("env").GetString()).Order());
     }
+
+    [Fact]
+    public async Task ABranchKeyReachesOnlyEnvironmentsNoOtherKeyOwnsAndNeverProduction()
+    {
+        await using var host = await StartAsync(new()
+        {
+            ["EventIngest:Auth:EventKeys:0:Hash"] = Hash("prod-key"),
+            ["EventIngest:Auth:EventKeys:0:Environment"] = "production",
+            ["EventIngest:Auth:EventKeys:1:Hash"] = Hash("stage-key"),
+            ["EventIngest:Auth:EventKeys:1:Environment"] = "staging",
+            ["EventIngest:Auth:EventKeys:2:Hash"] = Hash("branch-key"),
+            ["EventIngest:Auth:EventKeys:2:Environment"] = "branch",
+            ["EventIngest:Auth:EventKeys:2:BranchEnvironments"] = "true",
+            ["EventIngest:Auth:EventKeys:3:Hash"] = Hash("preview-key"),
+            ["EventIngest:Auth:EventKeys:3:Environment"] = "preview",
+            ["EventIngest:Auth:EventKeys:3:BranchEnvironments"] = "true",
+            ["EventIngest:Auth:EventKeys:3:BranchPrefix"] = "pr-",
+            ["EventIngest:Auth:SigningKeys:0:Hash"] = Hash("audit-read-key"),
+            ["EventIngest:Auth:SigningKeys:0:Environment"] = "audit",
+        });
+        async Task<HttpStatusCode> Send(string key, string env)
+        {
+            var response = await host.SendAsync("""{"name":"app/x"}""", key, new Dictionary<string, string> { ["x-inngest-env"] = env });
+            if (response.StatusCode != HttpStatusCode.OK)
+            {
+                Assert.Contains("x-inngest-env", (await TestHost.JsonAsync(response)).GetProperty("error").GetString(), StringComparison.Ordinal);
+            }
+            return response.StatusCode;
+        }
+
+        foreach (var owned in new[] { "production", "Production", "PRODUCTION", "staging", "Staging", "audit", "preview" })
+        {
+            Assert.Equal(HttpStatusCode.BadRequest, await Send("branch-key", owned));
+        }
+        Assert.Equal(HttpStatusCode.OK, await Send("branch-key", "branch"));
+        Assert.Equal(HttpStatusCode.OK, await Send("branch-key", "feature-1"));
+
+        Assert.Equal(HttpStatusCode.OK, await Send("preview-key", "pr-12"));
+        Assert.Equal(HttpStatusCode.OK, await Send("preview-key", "preview"));
+        Assert.Equal(HttpStatusCode.BadRequest, await Send("preview-key", "feature-2"));
+        Assert.Equal(HttpStatusCode.BadRequest, await Send("preview-key", "production"));
+        Assert.Equal(HttpStatusCode.BadRequest, await Send("preview-key", "branch"));
+
+        Assert.Equal(["branch", "feature-1", "pr-12", "preview"], (await host.ReceiveAllAsync()).Select(m => m.GetProperty("env").GetString()).Order());
+    }
+
+    [Fact]
+    public async Task ABranchKeyNeverReachesProductionEvenWhenNoKeyOwnsIt()
+    {
+        await using var host = await StartAsync(new()
+        {
+            ["EventIngest:Auth:EventKeys:0:Hash"] = Hash("branch-key"),
+            ["EventIngest:Auth:EventKeys:0:Environment"] = "dev",
+            ["EventIngest:Auth:EventKeys:0:BranchEnvironments"] = "true",
+        });
+        var response = await host.SendAsync("""{"name":"app/x"}""", "branch-key", new Dictionary<string, string> { ["x-inngest-env"] = "production" });
+        Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+        Assert.Empty(await host.ReceiveAllAsync());
+    }
+
+    [Theory]
+    [InlineData("BranchPrefix", "bad prefix!")]
+    [InlineData("BranchPrefix", "-pr")]
+    public async Task ABadBranchPrefixStopsTheHostNamingTheSetting(string setting, string value)
+    {
+        var error = await Assert.ThrowsAnyAsync<Exception>(() => StartAsync(new()
+        {
+            ["EventIngest:Auth:EventKeys:0:Hash"] = Hash("branch-key"),
+            ["EventIngest:Auth:EventKeys:0:Environment"] = "dev",
+            ["EventIngest:Auth:EventKeys:0:BranchEnvironments"] = "true",
+            [$"EventIngest:Auth:EventKeys:0:{setting}"] = value,
+        }));
+        Assert.Contains("BranchPrefix", error.Message, StringComparison.Ordinal);
+    }
 }
