@@ -129,6 +129,9 @@ public sealed class EventKeyHash : KeyHash
 /// <summary>A signing key: it uses the REST API on its <see cref="KeyHash.Environment"/> only.</summary>
 public sealed class SigningKeyHash : KeyHash
 {
+    /// <summary>What the key may do, comma-separated: <c>read</c> (look up and list events),
+    /// <c>write</c> (replay, reschedule, cancel), <c>erase</c> (erase a person). Unset: <c>read</c>.</summary>
+    public string? Scopes { get; set; }
 }
 
 /// <summary>Which queue(s) an event goes to, by event-name pattern, and over how many shards each queue is spread.</summary>

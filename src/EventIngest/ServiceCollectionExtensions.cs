@@ -25,7 +25,9 @@ public static class ServiceCollectionExtensions
             .Validate(o => o.EventKeys.Concat<KeyHash>(o.SigningKeys).All(k => k.Hash.Length == 64 && k.Hash.All(Uri.IsHexDigit)),
                 "EventIngest:Auth:EventKeys and SigningKeys hold SHA-256 hashes in hex (64 characters).")
             .Validate(o => o.EventKeys.All(k => string.IsNullOrEmpty(k.BranchPrefix) || (k.BranchEnvironments && ConfiguredKeys.IsEnvironmentName(k.BranchPrefix))),
-                "EventIngest:Auth:EventKeys:N:BranchPrefix is for keys with BranchEnvironments true, and is 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit.");
+                "EventIngest:Auth:EventKeys:N:BranchPrefix is for keys with BranchEnvironments true, and is 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit.")
+            .Validate(o => o.SigningKeys.All(k => ApiScopesParser.TryParse(k.Scopes, out _)),
+                "EventIngest:Auth:SigningKeys:N:Scopes is a comma-separated list of read, write and erase (unset: read).");
         if (isProductionHost)
         {
             services.AddOptions<AuthOptions>()

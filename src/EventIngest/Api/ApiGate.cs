@@ -7,17 +7,19 @@ namespace EventIngest.Api;
 
 /// <summary>
 /// What every REST request goes through, in both hosts: the signing key decides the one
-/// environment the request may see, and failures of the handler become problem details here
-/// and nowhere else (storage unavailable → 503 with <c>Retry-After</c>).
+/// environment the request may see and whether it may do what the route does (its scopes), and
+/// failures of the handler become problem details here and nowhere else (storage unavailable →
+/// 503 with <c>Retry-After</c>).
 /// </summary>
 public sealed class ApiGate(SigningKeys keys, IOptions<IngestOptions> options, ILogger<ApiGate> logger)
 {
     private readonly int _retryAfterSeconds = options.Value.RetryAfterSeconds;
 
-    public async Task<IResult> RunAsync(HttpRequest request, Func<string, CancellationToken, Task<IResult>> handle, CancellationToken ct)
+    public async Task<IResult> RunAsync(HttpRequest request, ApiScopes scope, Func<string, CancellationToken, Task<IResult>> handle, CancellationToken ct)
     {
-        var check = keys.Check(request.Headers.Authorization, request.Headers[SigningKeys.EnvironmentHeader], out var environment);
+        var check = keys.Check(request.Headers.Authorization, request.Headers[SigningKeys.EnvironmentHeader], out var environment, out var scopes);
         if (Denied(check) is { } denied) return denied;
+        if (!scopes.HasFlag(scope)) return MissingScope(scope);
 
         try
         {
@@ -30,6 +32,17 @@ public sealed class ApiGate(SigningKeys keys, IOptions<IngestOptions> options, I
             return ApiResults.Unavailable("Storage is unavailable; retry later", _retryAfterSeconds);
         }
     }
+
+    private static IResult MissingScope(ApiScopes scope) => ApiResults.Problem(StatusCodes.Status403Forbidden,
+        $"This signing key lacks the '{ApiScopesParser.Name(scope)}' scope ({What(scope)}); " +
+        "list it in the key's EventIngest:Auth:SigningKeys:N:Scopes (read, write, erase)");
+
+    private static string What(ApiScopes scope) => scope switch
+    {
+        ApiScopes.Read => "look up and list events",
+        ApiScopes.Write => "replay, reschedule and cancel events",
+        _ => "erase a person's user data",
+    };
 
     private static IResult? Denied(SigningKeyCheck check) => check switch
     {

@@ -16,7 +16,7 @@ public sealed class EventsApi(ApiGate gate, EventReader reader, EventListing lis
 
     /// <summary><c>GET /v1/events/{internalId}</c>: one point read (plus the blob of a large event).</summary>
     public Task<IResult> GetAsync(HttpRequest request, string internalId, CancellationToken ct) =>
-        gate.RunAsync(request, async (environment, token) =>
+        gate.RunAsync(request, ApiScopes.Read, async (environment, token) =>
         {
             if (ParseInternalId(internalId) is not { } id) return NotAnId();
             var record = await reader.FindAsync(environment, id, token);
@@ -26,7 +26,7 @@ public sealed class EventsApi(ApiGate gate, EventReader reader, EventListing lis
 
     /// <summary><c>GET /v1/events</c>: newest first, filtered, one page per call.</summary>
     public Task<IResult> ListAsync(HttpRequest request, CancellationToken ct) =>
-        gate.RunAsync(request, async (environment, token) =>
+        gate.RunAsync(request, ApiScopes.Read, async (environment, token) =>
         {
             if (ParseList(request.Query, out var filter, out var limit, out var cursor) is { } invalid) return ApiResults.BadRequest(invalid);
             RecordPage page;
@@ -45,7 +45,7 @@ public sealed class EventsApi(ApiGate gate, EventReader reader, EventListing lis
 
     /// <summary><c>POST /v1/events/{internalId}/replay</c>: a new delivery of a stored event.</summary>
     public Task<IResult> ReplayAsync(HttpRequest request, string internalId, CancellationToken ct) =>
-        gate.RunAsync(request, async (environment, token) =>
+        gate.RunAsync(request, ApiScopes.Write, async (environment, token) =>
         {
             if (ParseInternalId(internalId) is not { } id) return NotAnId();
             var outcome = await replayer.ReplayAsync(environment, id, token);

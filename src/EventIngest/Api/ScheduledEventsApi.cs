@@ -22,7 +22,7 @@ public sealed class ScheduledEventsApi(ApiGate gate, Scheduler scheduler, IOptio
 
     public sealed record ScheduleState(string InternalId, string State, long? Due);
 
-    public Task<IResult> ListAsync(HttpRequest request, CancellationToken ct) => gate.RunAsync(request, async (environment, token) =>
+    public Task<IResult> ListAsync(HttpRequest request, CancellationToken ct) => gate.RunAsync(request, ApiScopes.Read, async (environment, token) =>
     {
         var query = request.Query;
         if (!TryLimit(query["limit"], out var limit)) return ApiResults.BadRequest($"limit must be an integer from 1 to {MaxLimit}");
@@ -40,7 +40,7 @@ public sealed class ScheduledEventsApi(ApiGate gate, Scheduler scheduler, IOptio
         return ApiResults.Page(items, next is null ? null : Base64Url(next), time.GetUtcNow());
     }, ct);
 
-    public Task<IResult> RescheduleAsync(HttpRequest request, string internalId, CancellationToken ct) => gate.RunAsync(request, async (environment, token) =>
+    public Task<IResult> RescheduleAsync(HttpRequest request, string internalId, CancellationToken ct) => gate.RunAsync(request, ApiScopes.Write, async (environment, token) =>
     {
         if (!Ulid.IsValid(internalId)) return ApiResults.BadRequest("internalId must be a ULID (26 characters of Crockford base32)");
         var ts = await ReadTsAsync(request, token);
@@ -52,7 +52,7 @@ public sealed class ScheduledEventsApi(ApiGate gate, Scheduler scheduler, IOptio
         return Answer(change, internalId, new ScheduleState(internalId, ts.Value > now + (long)_skew.TotalMilliseconds ? "scheduled" : "released", ts.Value));
     }, ct);
 
-    public Task<IResult> CancelAsync(HttpRequest request, string internalId, CancellationToken ct) => gate.RunAsync(request, async (environment, token) =>
+    public Task<IResult> CancelAsync(HttpRequest request, string internalId, CancellationToken ct) => gate.RunAsync(request, ApiScopes.Write, async (environment, token) =>
     {
         if (!Ulid.IsValid(internalId)) return ApiResults.BadRequest("internalId must be a ULID (26 characters of Crockford base32)");
         var change = await scheduler.CancelAsync(environment, internalId, token);

@@ -20,7 +20,7 @@ public sealed class UsersApi(ApiGate gate, UserDataProtector protector)
     private static readonly string BodyForm =
         $"Body must be {{\"external_id\": <the user.external_id to erase: a string of 1-{ExternalIds.MaxLength} characters, or a number>}}";
 
-    public Task<IResult> EraseAsync(HttpRequest request, string externalId, CancellationToken ct) => gate.RunAsync(request, (environment, token) =>
+    public Task<IResult> EraseAsync(HttpRequest request, string externalId, CancellationToken ct) => gate.RunAsync(request, ApiScopes.Erase, (environment, token) =>
     {
         // Kestrel decodes every escape in a path except %2F, so "tenant%2F42" arrives as it was sent
         // and cannot be told apart from an id that really holds "%2F". Refused, never guessed.
@@ -31,7 +31,7 @@ public sealed class UsersApi(ApiGate gate, UserDataProtector protector)
         return EraseAsync(environment, externalId, token);
     }, ct);
 
-    public Task<IResult> EraseFromBodyAsync(HttpRequest request, CancellationToken ct) => gate.RunAsync(request, async (environment, token) =>
+    public Task<IResult> EraseFromBodyAsync(HttpRequest request, CancellationToken ct) => gate.RunAsync(request, ApiScopes.Erase, async (environment, token) =>
     {
         if (await ReadExternalIdAsync(request, token) is not { } externalId) return ApiResults.BadRequest(BodyForm);
         return await EraseAsync(environment, externalId, token);

@@ -18,8 +18,10 @@ public sealed class EventApiAuthTests(AzuriteFixture azurite) : IAsyncLifetime
     {
         ["EventIngest:Auth:SigningKeys:0:Hash"] = Hash(AlphaKey),
         ["EventIngest:Auth:SigningKeys:0:Environment"] = "alpha",
+        ["EventIngest:Auth:SigningKeys:0:Scopes"] = "read,write",
         ["EventIngest:Auth:SigningKeys:1:Hash"] = Hash(BetaKey),
         ["EventIngest:Auth:SigningKeys:1:Environment"] = "beta",
+        ["EventIngest:Auth:SigningKeys:1:Scopes"] = "read,write",
     });
 
     public async Task DisposeAsync() => await _host.DisposeAsync();

@@ -99,6 +99,7 @@ public sealed class ScheduledEventsApiTests(AzuriteFixture azurite)
             ["EventIngest:Auth:EventKeys:1:Environment"] = "b",
             ["EventIngest:Auth:SigningKeys:0:Hash"] = Hash("sign-a"),
             ["EventIngest:Auth:SigningKeys:0:Environment"] = "a",
+            ["EventIngest:Auth:SigningKeys:0:Scopes"] = "read,write",
         });
         var inB = await ScheduleAsync(host, Now + 3_600_000, "send-b");
         var inA = await ScheduleAsync(host, Now + 3_600_000, "send-a");

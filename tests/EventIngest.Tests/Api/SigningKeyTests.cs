@@ -78,7 +78,7 @@ public sealed class SigningKeyTests
         var context = Context(authorization);
         string? seen = null;
 
-        var result = await gate.RunAsync(context.Request, (environment, _) =>
+        var result = await gate.RunAsync(context.Request, ApiScopes.Read, (environment, _) =>
         {
             seen = environment;
             return Task.FromResult<IResult>(TypedResults.Ok());
@@ -101,7 +101,7 @@ public sealed class SigningKeyTests
         var gate = new ApiGate(Keys(false), Options.Create(new IngestOptions { RetryAfterSeconds = 7 }), NullLogger<ApiGate>.Instance);
         var context = Context(null);
 
-        var result = await gate.RunAsync(context.Request, (_, _) => throw new HttpRequestException("connection refused"), CancellationToken.None);
+        var result = await gate.RunAsync(context.Request, ApiScopes.Read, (_, _) => throw new HttpRequestException("connection refused"), CancellationToken.None);
         await result.ExecuteAsync(context);
 
         Assert.Equal(503, context.Response.StatusCode);
@@ -114,7 +114,7 @@ public sealed class SigningKeyTests
     {
         var gate = new ApiGate(Keys(true), Options.Create(new IngestOptions()), NullLogger<ApiGate>.Instance);
         var context = Context("Bearer anything");
-        var result = await gate.RunAsync(context.Request, (_, _) => throw new InvalidOperationException("not reached"), CancellationToken.None);
+        var result = await gate.RunAsync(context.Request, ApiScopes.Read, (_, _) => throw new InvalidOperationException("not reached"), CancellationToken.None);
         await result.ExecuteAsync(context);
 
         Assert.Equal(503, context.Response.StatusCode);
