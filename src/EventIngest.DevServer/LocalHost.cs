@@ -21,8 +21,6 @@ public static class LocalHost
         configure?.Invoke(builder);
         if (string.IsNullOrEmpty(builder.Configuration["urls"])) builder.WebHost.UseUrls(DefaultUrl);
         OpenMode.EnsureLoopbackOnly(builder.Configuration);
-        // The event route enforces its own, configurable cap and reads no further than it.
-        builder.WebHost.ConfigureKestrel(k => k.Limits.MaxRequestBodySize = null);
 
         var storage = await LocalStorage.EnsureAsync(builder);
 

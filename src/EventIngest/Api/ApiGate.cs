@@ -13,6 +13,9 @@ namespace EventIngest.Api;
 /// </summary>
 public sealed class ApiGate(SigningKeys keys, IOptions<IngestOptions> options, ILogger<ApiGate> logger)
 {
+    /// <summary>REST bodies are small (<c>{"ts": ...}</c>, <c>{"external_id": ...}</c>).</summary>
+    public const int MaxBodyBytes = 64 * 1024;
+
     private readonly int _retryAfterSeconds = options.Value.RetryAfterSeconds;
 
     public async Task<IResult> RunAsync(HttpRequest request, ApiScopes scope, Func<string, CancellationToken, Task<IResult>> handle, CancellationToken ct)
@@ -20,10 +23,17 @@ public sealed class ApiGate(SigningKeys keys, IOptions<IngestOptions> options, I
         var check = keys.Check(request.Headers.Authorization, request.Headers[SigningKeys.EnvironmentHeader], out var environment, out var scopes);
         if (Denied(check) is { } denied) return denied;
         if (!scopes.HasFlag(scope)) return MissingScope(scope);
+        if (request.ContentLength > MaxBodyBytes) return TooLarge();
+        RequestBodyLimit.Set(request, MaxBodyBytes);
 
         try
         {
             return await handle(environment, ct);
+        }
+        catch (BadHttpRequestException ex)
+        {
+            // Before the storage catch: it is an IOException, but the client's doing.
+            return ex.StatusCode == StatusCodes.Status413PayloadTooLarge ? TooLarge() : ApiResults.Problem(ex.StatusCode, RequestBodyLimit.Unreadable);
         }
         catch (Exception ex) when (StorageErrors.IsTransient(ex))
         {
@@ -32,6 +42,9 @@ public sealed class ApiGate(SigningKeys keys, IOptions<IngestOptions> options, I
             return ApiResults.Unavailable("Storage is unavailable; retry later", _retryAfterSeconds);
         }
     }
+
+    private static IResult TooLarge() =>
+        ApiResults.Problem(StatusCodes.Status413PayloadTooLarge, $"Request body is larger than the limit of {MaxBodyBytes} bytes");
 
     private static IResult MissingScope(ApiScopes scope) => ApiResults.Problem(StatusCodes.Status403Forbidden,
         $"This signing key lacks the '{ApiScopesParser.Name(scope)}' scope ({What(scope)}); " +

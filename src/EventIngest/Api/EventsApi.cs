@@ -65,11 +65,7 @@ public sealed class EventsApi(ApiGate gate, EventReader reader, EventListing lis
     private static IResult NotFound(string id) => ApiResults.NotFound($"No event {id} in this environment");
 
     /// <summary>ULIDs are case-insensitive; the stored form is upper case.</summary>
-    private static string? ParseInternalId(string? value)
-    {
-        var id = value?.ToUpperInvariant();
-        return id is not null && Ulid.IsValid(id) ? id : null;
-    }
+    private static string? ParseInternalId(string? value) => Ulid.Normalize(value);
 
     /// <summary>Reads the list parameters; returns the reason they are invalid, or null.</summary>
     public static string? ParseList(IQueryCollection query, out EventFilter filter, out int limit, out ListCursor? cursor)

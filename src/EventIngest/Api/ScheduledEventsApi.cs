@@ -42,21 +42,21 @@ public sealed class ScheduledEventsApi(ApiGate gate, Scheduler scheduler, IOptio
 
     public Task<IResult> RescheduleAsync(HttpRequest request, string internalId, CancellationToken ct) => gate.RunAsync(request, ApiScopes.Write, async (environment, token) =>
     {
-        if (!Ulid.IsValid(internalId)) return ApiResults.BadRequest("internalId must be a ULID (26 characters of Crockford base32)");
+        if (Ulid.Normalize(internalId) is not { } id) return ApiResults.BadRequest("internalId must be a ULID: 26 characters of Crockford base32");
         var ts = await ReadTsAsync(request, token);
         if (ts is null) return ApiResults.BadRequest($"Body must be {{\"ts\": <milliseconds since the Unix epoch, {EventParser.MinTs}..{EventParser.MaxTs}>}}");
 
         // A time in the past (or within the clock skew) releases the event at once, as at ingest.
-        var change = await scheduler.RescheduleAsync(environment, internalId, ts.Value, token);
+        var change = await scheduler.RescheduleAsync(environment, id, ts.Value, token);
         var now = time.GetUtcNow().ToUnixTimeMilliseconds();
-        return Answer(change, internalId, new ScheduleState(internalId, ts.Value > now + (long)_skew.TotalMilliseconds ? "scheduled" : "released", ts.Value));
+        return Answer(change, id, new ScheduleState(id, ts.Value > now + (long)_skew.TotalMilliseconds ? "scheduled" : "released", ts.Value));
     }, ct);
 
     public Task<IResult> CancelAsync(HttpRequest request, string internalId, CancellationToken ct) => gate.RunAsync(request, ApiScopes.Write, async (environment, token) =>
     {
-        if (!Ulid.IsValid(internalId)) return ApiResults.BadRequest("internalId must be a ULID (26 characters of Crockford base32)");
-        var change = await scheduler.CancelAsync(environment, internalId, token);
-        return Answer(change, internalId, new ScheduleState(internalId, "cancelled", null));
+        if (Ulid.Normalize(internalId) is not { } id) return ApiResults.BadRequest("internalId must be a ULID: 26 characters of Crockford base32");
+        var change = await scheduler.CancelAsync(environment, id, token);
+        return Answer(change, id, new ScheduleState(id, "cancelled", null));
     }, ct);
 
     private IResult Answer(ScheduleChange change, string internalId, ScheduleState done) => change switch

@@ -50,9 +50,24 @@ public sealed class EventEndpoint(
         }
 
         if (request.ContentLength > _options.MaxRequestBytes) return TooLarge();
+        RequestBodyLimit.Set(request, _options.MaxRequestBytes);
 
         var receivedAt = time.GetUtcNow().ToUnixTimeMilliseconds();
-        var (buffer, length) = await ReadBodyAsync(request.Body, _options.MaxRequestBytes, ct);
+        byte[]? buffer;
+        int length;
+        try
+        {
+            (buffer, length) = await ReadBodyAsync(request.Body, _options.MaxRequestBytes, ct);
+        }
+        catch (BadHttpRequestException ex)
+        {
+            return ex.StatusCode == StatusCodes.Status413PayloadTooLarge ? TooLarge() : IngestResponse.Error(ex.StatusCode, RequestBodyLimit.Unreadable);
+        }
+        catch (Exception ex) when (ct.IsCancellationRequested || ex is IOException)
+        {
+            logger.LogInformation("Client closed the connection before its body arrived ({Environment})", environment);
+            return IngestResponse.Error(499, "Client closed the connection; nothing was stored");
+        }
         if (buffer is null) return TooLarge();
         try
         {

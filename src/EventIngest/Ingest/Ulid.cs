@@ -40,6 +40,13 @@ public static class Ulid
         return Create(millis, entropy);
     }
 
+    /// <summary>A ULID as callers may write it (in any case), in its canonical upper-case form; null when it is not one.</summary>
+    public static string? Normalize(string? value)
+    {
+        var id = value?.ToUpperInvariant();
+        return id is not null && IsValid(id) ? id : null;
+    }
+
     /// <summary>True for a canonical (upper-case) ULID string.</summary>
     public static bool IsValid(ReadOnlySpan<char> s)
     {
