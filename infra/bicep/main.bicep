@@ -1,6 +1,6 @@
 targetScope = 'resourceGroup'
 
-import { keyHash, route } from 'types.bicep'
+import { eventKeyHash, signingKeyHash, route } from 'types.bicep'
 
 metadata description = 'EventIngest on Azure Functions Flex Consumption: storage, Key Vault key, managed identity, monitoring, and (networkIsolation) a virtual network with private endpoints.'
 
@@ -61,10 +61,10 @@ param routes route[] = []
 
 @description('SHA-256 hashes (hex) of the event keys the ingest route accepts, each with the environment its events belong to. At least one. The hashes are secure values.')
 @minLength(1)
-param eventKeys keyHash[]
+param eventKeys eventKeyHash[]
 
-@description('SHA-256 hashes (hex) of the signing keys that may read events through the REST API, each with its environment. The hashes are secure values.')
-param signingKeys keyHash[] = []
+@description('SHA-256 hashes (hex) of the signing keys of the REST API, each with its environment and scopes (read unless given). The hashes are secure values.')
+param signingKeys signingKeyHash[] = []
 
 @description('Name of the Key Vault key that wraps the data keys protecting event `user` data.')
 @minLength(1)

@@ -37,5 +37,6 @@ param signingKeys = empty(signingKeyHash)
       {
         hash: signingKeyHash
         environment: readEnvironmentVariable('EVENTINGEST_SIGNING_KEY_ENVIRONMENT', 'production')
+        scopes: readEnvironmentVariable('EVENTINGEST_SIGNING_KEY_SCOPES', 'read')
       }
     ]

@@ -1,6 +1,6 @@
 @export()
-@description('A key configured by its hash, as EventIngest:Auth expects it.')
-type keyHash = {
+@description('An event key configured by its hash, as EventIngest:Auth:EventKeys expects it.')
+type eventKeyHash = {
   @description('SHA-256 of the key, 64 hex characters: printf %s "$KEY" | sha256sum')
   @secure()
   @minLength(64)
@@ -12,8 +12,29 @@ type keyHash = {
   @maxLength(64)
   environment: string
 
-  @description('True if x-inngest-env may name any (branch) environment for this key; default false.')
+  @description('True if x-inngest-env may also name a branch environment: one no other key names, never production. Default false.')
   branchEnvironments: bool?
+
+  @description('With branchEnvironments: a branch environment\'s name must start with this (for example "pr-"). Default: any name.')
+  branchPrefix: string?
+}
+
+@export()
+@description('A signing key configured by its hash, as EventIngest:Auth:SigningKeys expects it.')
+type signingKeyHash = {
+  @description('SHA-256 of the key, 64 hex characters: printf %s "$KEY" | sha256sum')
+  @secure()
+  @minLength(64)
+  @maxLength(64)
+  hash: string
+
+  @description('Environment the key belongs to (1-64 letters, digits, ".", "_" or "-").')
+  @minLength(1)
+  @maxLength(64)
+  environment: string
+
+  @description('What the key may do, comma-separated: read (look up and list), write (replay, reschedule, cancel), erase (erase a person). Default: read.')
+  scopes: string?
 }
 
 @export()

@@ -1,4 +1,4 @@
-import { keyHash } from '../types.bicep'
+import { eventKeyHash, signingKeyHash } from '../types.bicep'
 
 @description('Name of the Flex Consumption plan.')
 param planName string
@@ -41,24 +41,29 @@ param virtualNetworkSubnetId string
 param appSettings object
 
 @description('Event keys, which become EventIngest:Auth:EventKeys.')
-param eventKeys keyHash[]
+param eventKeys eventKeyHash[]
 
 @description('Signing keys, which become EventIngest:Auth:SigningKeys.')
-param signingKeys keyHash[]
+param signingKeys signingKeyHash[]
 
-func keySettings(section string, keys keyHash[]) object =>
+func eventKeySettings(keys eventKeyHash[]) object =>
   reduce(range(0, length(keys)), {}, (settings, i) =>
     union(settings, {
-      '${section}__${i}__Hash': keys[i].hash
-      '${section}__${i}__Environment': keys[i].environment
-      '${section}__${i}__BranchEnvironments': string(keys[i].?branchEnvironments ?? false)
+      'EventIngest__Auth__EventKeys__${i}__Hash': keys[i].hash
+      'EventIngest__Auth__EventKeys__${i}__Environment': keys[i].environment
+      'EventIngest__Auth__EventKeys__${i}__BranchEnvironments': string(keys[i].?branchEnvironments ?? false)
+      'EventIngest__Auth__EventKeys__${i}__BranchPrefix': keys[i].?branchPrefix ?? ''
     }))
 
-var allSettings = union(
-  appSettings,
-  keySettings('EventIngest__Auth__EventKeys', eventKeys),
-  keySettings('EventIngest__Auth__SigningKeys', signingKeys)
-)
+func signingKeySettings(keys signingKeyHash[]) object =>
+  reduce(range(0, length(keys)), {}, (settings, i) =>
+    union(settings, {
+      'EventIngest__Auth__SigningKeys__${i}__Hash': keys[i].hash
+      'EventIngest__Auth__SigningKeys__${i}__Environment': keys[i].environment
+      'EventIngest__Auth__SigningKeys__${i}__Scopes': keys[i].?scopes ?? 'read'
+    }))
+
+var allSettings = union(appSettings, eventKeySettings(eventKeys), signingKeySettings(signingKeys))
 
 resource plan 'Microsoft.Web/serverfarms@2024-11-01' = {
   name: planName

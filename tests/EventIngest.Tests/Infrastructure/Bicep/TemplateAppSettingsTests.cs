@@ -93,6 +93,9 @@ public sealed partial class TemplateAppSettingsTests(BicepTemplateFixture templa
         Assert.Equal(BicepTemplateFixture.DefaultQueueShards.ToString(CultureInfo.InvariantCulture), settings["EventIngest__Routing__DefaultShards"]);
         Assert.Equal("true", settings["EventIngest__Auth__RequireEventKeys"]);
         Assert.Equal("true", settings["EventIngest__Auth__RequireSigningKeys"]);
+        // Least privilege: a signing key given no scopes may only read; an event key stays in its own environment.
+        Assert.All(Enumerable.Range(0, BicepTemplateFixture.SigningKeys.Count), i => Assert.Equal("read", settings[$"EventIngest__Auth__SigningKeys__{i}__Scopes"]));
+        Assert.All(Enumerable.Range(0, BicepTemplateFixture.EventKeys.Count), i => Assert.Equal("False", settings[$"EventIngest__Auth__EventKeys__{i}__BranchEnvironments"], ignoreCase: true));
 
         void AssertKeys(string section, string parameter, IReadOnlyList<(string Hash, string Environment)> keys)
         {
