@@ -2,7 +2,7 @@
 # Times seeded 5,000-event requests against one built local host on its own fresh Azurite.
 #   dotnet build -c Release src/EventIngest.DevServer
 #   bench/large-batch.sh src/EventIngest.DevServer/bin/Release/net10.0/EventIngest.DevServer.dll [port] [label] [requests]
-# To compare two builds, alternate them in one session (docs/benchmarks.md, "Large requests").
+# To compare two builds, alternate them in one sitting (docs/benchmarks.md, "Large requests").
 set -euo pipefail
 dll=$1; port=${2:-18301}; label=${3:-host}; requests=${4:-6}
 data=$(mktemp -d); body=$(mktemp)
