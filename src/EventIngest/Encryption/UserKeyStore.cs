@@ -100,13 +100,19 @@ internal sealed partial class UserKeyStore
     public async Task<bool> ErasePersonAsync(EnvironmentKeys environment, UInt128 subjectId, CancellationToken cancellationToken)
     {
         await EnsureTableAsync().WaitAsync(cancellationToken);
+        var partition = PersonPartition(environment.Environment, subjectId);
+        // Whether there was a key is read first: the delete's own 404 cannot say, since a delete that
+        // landed while its response was lost is retried and answers 404 the second time.
+        var found = (await StorageAsync(
+            ct => _table.GetEntityIfExistsAsync<TableEntity>(partition, PersonRowKey, ["PartitionKey"], ct),
+            "read a person key",
+            cancellationToken)).HasValue;
         // The table answers 404 for a row that does not exist; the SDK returns it rather than throwing.
-        var response = await StorageAsync(
-            ct => _table.DeleteEntityAsync(PersonPartition(environment.Environment, subjectId), PersonRowKey, ETag.All, ct),
+        await StorageAsync(
+            ct => _table.DeleteEntityAsync(partition, PersonRowKey, ETag.All, ct),
             "erase a person key",
             cancellationToken);
         _persons.Remove(new PersonRef(environment.Environment, subjectId));
-        var found = response.Status != 404;
         LogPersonErased(environment.Environment, found);
         return found;
     }
