@@ -25,7 +25,7 @@ namespace EventIngest.Storage;
 /// <see cref="IngestPipeline.ProgressEvery"/> events has its row deleted at once.
 /// </para>
 /// </summary>
-public sealed class Outbox(StorageAccount storage, ILogger<Outbox> logger) : BackgroundService
+public sealed class Outbox(StorageAccount storage, TimeProvider time, ILogger<Outbox> logger) : BackgroundService
 {
     public const int Shards = 8;
     private const int MaxTransactionActions = 100;
@@ -48,6 +48,10 @@ public sealed class Outbox(StorageAccount storage, ILogger<Outbox> logger) : Bac
     private readonly Dictionary<string, List<Finished>> _finished = new(StringComparer.Ordinal);
 
     private readonly record struct Finished(string Row, long Since);
+
+    // The instance's monotonic clock in milliseconds (a fake one in tests: how long a row waited is
+    // not left to the speed of the machine).
+    private long Millis => time.GetTimestamp() / (time.TimestampFrequency / 1000);
 
     /// <summary>Outbox partitions are a minute and a shard: the repair job reads whole minutes older than its cutoff.</summary>
     public static string PartitionFor(long millis, int shard) =>
@@ -120,7 +124,7 @@ public sealed class Outbox(StorageAccount storage, ILogger<Outbox> logger) : Bac
         lock (_gate)
         {
             if (!_finished.TryGetValue(partition, out var rows)) _finished[partition] = rows = [];
-            rows.Add(new Finished(batch.Nonce, Environment.TickCount64));
+            rows.Add(new Finished(batch.Nonce, Millis));
         }
         if (batch.Events.Count > IngestPipeline.ProgressEvery) _ = DeleteNowAsync(partition, batch.Nonce);
     }
@@ -161,8 +165,8 @@ public sealed class Outbox(StorageAccount storage, ILogger<Outbox> logger) : Bac
         {
             while (await timer.WaitForNextTickAsync(stoppingToken))
             {
-                if (Environment.TickCount64 < _pausedUntil) continue;
-                await FlushAsync(Environment.TickCount64 - (long)FlushAfter.TotalMilliseconds, stoppingToken);
+                if (Millis < _pausedUntil) continue;
+                await FlushAsync(Millis - (long)FlushAfter.TotalMilliseconds, stoppingToken);
             }
         }
         catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
@@ -203,7 +207,7 @@ public sealed class Outbox(StorageAccount storage, ILogger<Outbox> logger) : Bac
                     Return(partition, rows);
                     if (ex is OperationCanceledException) throw;
                     // Storage is failing: wait before the next attempt rather than retry every tick.
-                    _pausedUntil = Environment.TickCount64 + (long)RetryPause.TotalMilliseconds;
+                    _pausedUntil = Millis + (long)RetryPause.TotalMilliseconds;
                     logger.LogWarning(ex, "Could not delete {Count} finished outbox rows; trying again in {Pause}", rows.Count, RetryPause);
                     return;
                 }
@@ -287,7 +291,7 @@ public sealed class Outbox(StorageAccount storage, ILogger<Outbox> logger) : Bac
         lock (_gate)
         {
             due = _finished.TryGetValue(partition, out var rows)
-                && (rows.Count >= RideWith || rows[0].Since <= Environment.TickCount64 - (long)RideAfter.TotalMilliseconds);
+                && (rows.Count >= RideWith || rows[0].Since <= Millis - (long)RideAfter.TotalMilliseconds);
         }
         return due ? Take(partition, MaxTransactionActions - 1, long.MaxValue) : [];
     }

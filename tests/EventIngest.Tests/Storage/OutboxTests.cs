@@ -20,8 +20,10 @@ public sealed class OutboxTests(AzuriteFixture azurite)
         var counter = new StorageRequestCounter();
         var storage = new StorageAccount(host.Services.GetRequiredService<IOptions<StorageOptions>>(), counter);
         await storage.EnsureCreatedAsync(default);
-        // Not started as a hosted service: nothing deletes finished rows on a timer.
-        var outbox = new Outbox(storage, NullLogger<Outbox>.Instance);
+        // Not started as a hosted service: nothing deletes finished rows on a timer. Its stopwatch
+        // moves only when the test moves it: how long a row waited is not left to the machine.
+        var clock = new ShiftedTime { StopwatchStopped = true };
+        var outbox = new Outbox(storage, clock, NullLogger<Outbox>.Instance);
         var now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
 
         // Fewer than RideWith rows waiting, none of them old: each row is a plain insert of its own.
@@ -46,7 +48,7 @@ public sealed class OutboxTests(AzuriteFixture azurite)
 
         // One row that has waited RideAfter rides on the next row too.
         outbox.Finish(next);
-        await Task.Delay(Outbox.RideAfter + TimeSpan.FromMilliseconds(50));
+        clock.AdvanceStopwatch(Outbox.RideAfter);
         var last = Batch(now);
         await outbox.OpenAsync(last, default);
         Assert.Equal(0, outbox.Waiting);
@@ -64,7 +66,7 @@ public sealed class OutboxTests(AzuriteFixture azurite)
         var storage = host.Storage;
         await storage.EnsureCreatedAsync(default);
         // Not started as a hosted service: no timer flushes waiting rows, and nothing else is opened.
-        var outbox = new Outbox(storage, NullLogger<Outbox>.Instance);
+        var outbox = new Outbox(storage, new ShiftedTime { StopwatchStopped = true }, NullLogger<Outbox>.Instance);
         var now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
 
         // A crash while the row of a large request waited would make the repair re-send up to a
@@ -76,7 +78,8 @@ public sealed class OutboxTests(AzuriteFixture azurite)
         outbox.Finish(small);
         outbox.Finish(large);
 
-        for (var i = 0; i < 100 && outbox.Waiting > 1; i++) await Task.Delay(50);
+        // The large row's delete runs in the background.
+        Assert.Equal(1, await Waits.UntilAsync(() => Task.FromResult(outbox.Waiting), n => n <= 1));
         Assert.Equal(small.Nonce, Assert.Single(await Rows(storage)).RowKey);
         Assert.True(outbox.IsFinished(small.OutboxPartition, small.Nonce));
         Assert.False(outbox.IsFinished(large.OutboxPartition, large.Nonce));
@@ -88,7 +91,8 @@ public sealed class OutboxTests(AzuriteFixture azurite)
         await using var host = await TestHost.StartAsync(azurite.ConnectionString, azurite.NewStorageNamePrefix());
         var storage = host.Storage;
         await storage.EnsureCreatedAsync(default);
-        var outbox = new Outbox(storage, NullLogger<Outbox>.Instance);
+        var clock = new ShiftedTime { StopwatchStopped = true };
+        var outbox = new Outbox(storage, clock, NullLogger<Outbox>.Instance);
         var now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(); // one minute, one partition
 
         var taken = Batch(now);
@@ -96,7 +100,7 @@ public sealed class OutboxTests(AzuriteFixture azurite)
         var row = Assert.Single(await Rows(storage));
         await storage.Outbox.DeleteEntityAsync(row.PartitionKey, row.RowKey); // the repair job finished it meanwhile
         outbox.Finish(taken);
-        await Task.Delay(Outbox.RideAfter + TimeSpan.FromMilliseconds(50)); // so that the next row carries its delete
+        clock.AdvanceStopwatch(Outbox.RideAfter); // so that the next row carries its delete
 
         var next = Batch(now);
         await outbox.OpenAsync(next, default);
@@ -110,8 +114,7 @@ public sealed class OutboxTests(AzuriteFixture azurite)
         await using var host = await TestHost.StartAsync(azurite.ConnectionString, azurite.NewStorageNamePrefix());
         Assert.Equal(HttpStatusCode.OK, (await host.SendAsync("""{"name":"app/x"}""")).StatusCode);
         var outbox = host.Services.GetRequiredService<Outbox>();
-        for (var i = 0; i < 100 && outbox.Waiting > 0; i++) await Task.Delay(50);
-        Assert.Equal(0, outbox.Waiting);
+        Assert.Equal(0, await Waits.UntilAsync(() => Task.FromResult(outbox.Waiting), n => n == 0));
         Assert.Empty(await Rows(host.Storage));
     }
 
@@ -186,7 +189,7 @@ public sealed class OutboxTests(AzuriteFixture azurite)
         await host.Storage.EnsureCreatedAsync(default);
         var now = time.GetUtcNow().ToUnixTimeMilliseconds();
         var batch = Batch(now);
-        await new Outbox(host.Storage, NullLogger<Outbox>.Instance).OpenAsync(batch, default);
+        await new Outbox(host.Storage, time, NullLogger<Outbox>.Instance).OpenAsync(batch, default);
         var jobs = host.Services.GetRequiredService<Jobs>();
 
         time.Offset = TimeSpan.FromSeconds(50); // RepairAfter is a minute
