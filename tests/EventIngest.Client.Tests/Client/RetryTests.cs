@@ -122,12 +122,13 @@ public sealed class RetryTests : IAsyncLifetime
     [Fact]
     public async Task AnAttemptWithoutAnswerTimesOutAndIsRetried()
     {
-        var client = await ClientAsync(o => o.RequestTimeout = TimeSpan.FromMilliseconds(300), FlakyServer.Hang);
+        var client = await ClientAsync(o => o.RequestTimeout = TimeSpan.FromSeconds(1), FlakyServer.Hang);
 
         var result = await client.SendAsync(new Event("app/a"));
 
         Assert.Single(result.Ids);
-        Assert.Equal(2, _server.Requests.Count);
+        // The hung attempt and at least one more (a loaded machine may time out a second one too).
+        Assert.True(_server.Requests.Count >= 2, $"{_server.Requests.Count} requests");
     }
 
     [Fact]
@@ -158,13 +159,14 @@ public sealed class RetryTests : IAsyncLifetime
     [Fact]
     public async Task CancellationStopsTheWaitBeforeARetry()
     {
-        var client = await ClientAsync(null, FlakyServer.Fail(503, "down", retryAfterSeconds: 30));
+        var client = await ClientAsync(null, FlakyServer.Fail(503, "down", retryAfterSeconds: 60));
         using var cancel = new CancellationTokenSource(TimeSpan.FromMilliseconds(500));
         var clock = Stopwatch.StartNew();
 
         await Assert.ThrowsAnyAsync<OperationCanceledException>(() => client.SendAsync(new Event("app/a"), cancel.Token));
 
-        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(10), $"took {clock.Elapsed}");
+        // Half the Retry-After: the wait was cut short, however slow the machine.
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(30), $"took {clock.Elapsed}");
         Assert.Single(_server.Requests);
     }
 

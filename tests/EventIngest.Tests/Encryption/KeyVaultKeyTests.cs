@@ -130,13 +130,14 @@ public sealed class KeyVaultKeyTests : IDisposable
     public async Task ThrottlingLongerThanTheCallerWaitsFailsAtOnceWithRetryAfter()
     {
         var key = CreateKey();
-        _vault.FailNext(HttpStatusCode.TooManyRequests, retryAfter: TimeSpan.FromSeconds(30));
+        _vault.FailNext(HttpStatusCode.TooManyRequests, retryAfter: TimeSpan.FromMinutes(5));
 
         var stopwatch = Stopwatch.StartNew();
         var error = await Assert.ThrowsAsync<KeyManagementUnavailableException>(() => key.ResolveAsync(key.KeyId));
 
-        Assert.Equal(TimeSpan.FromSeconds(30), error.RetryAfter);
-        Assert.True(stopwatch.Elapsed < TimeSpan.FromSeconds(5));
+        Assert.Equal(TimeSpan.FromMinutes(5), error.RetryAfter);
+        // A fifth of the Retry-After: not waited for, however slow the machine.
+        Assert.True(stopwatch.Elapsed < TimeSpan.FromMinutes(1), $"took {stopwatch.Elapsed}");
         Assert.Equal(1, _vault.Requests);
     }
 
@@ -170,12 +171,11 @@ public sealed class KeyVaultKeyTests : IDisposable
         options.Retry.NetworkTimeout = TimeSpan.FromMilliseconds(200);
         options.Retry.MaxRetries = 1;
         var key = CreateKey(options: options);
-        _vault.Delay = TimeSpan.FromSeconds(10);
+        _vault.Delay = TimeSpan.FromMinutes(10);
 
-        var stopwatch = Stopwatch.StartNew();
+        // The vault would answer after ten minutes: an answer at all is the network timeout's.
         await Assert.ThrowsAsync<KeyManagementUnavailableException>(() => key.ResolveAsync(key.KeyId));
-
-        Assert.True(stopwatch.Elapsed < TimeSpan.FromSeconds(5), $"took {stopwatch.Elapsed}");
+        Assert.Equal(2, _vault.Requests); // the attempt and its one retry
     }
 
     [Fact]
@@ -189,10 +189,10 @@ public sealed class KeyVaultKeyTests : IDisposable
         var key = CreateKey(options: options);
         _vault.FailNext(HttpStatusCode.InternalServerError, times: 100);
 
-        var stopwatch = Stopwatch.StartNew();
         await Assert.ThrowsAsync<KeyManagementUnavailableException>(() => key.ResolveAsync(key.KeyId));
 
-        Assert.True(stopwatch.Elapsed < TimeSpan.FromSeconds(2), $"took {stopwatch.Elapsed}");
+        // 300 ms allow two or three attempts 200 ms apart; the retry policy alone would make eleven.
+        Assert.InRange(_vault.Requests, 1, 3);
     }
 
     [Fact]

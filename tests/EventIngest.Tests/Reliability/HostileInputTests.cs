@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Net;
 using System.Text;
 using EventIngest.Tests.Infrastructure;
@@ -29,8 +28,6 @@ public sealed class HostileInputTests(AzuriteFixture azurite) : IAsyncLifetime
     public async Task OneGibibyteBodyIsRefusedAfterReadingNoMoreThanTheCap(bool declareLength)
     {
         _counter.Reset();
-        var allocatedBefore = GC.GetTotalAllocatedBytes(precise: true);
-        var watch = Stopwatch.StartNew();
 
         var (status, written) = await EndlessBody.SendAsync(_host.BaseAddress, "/e/k", OneGiB, declareLength, TimeSpan.FromSeconds(30));
         var readByServer = _counter.Bytes;
@@ -41,9 +38,8 @@ public sealed class HostileInputTests(AzuriteFixture azurite) : IAsyncLifetime
         Assert.InRange(readByServer, 0, declareLength ? 0 : Cap + 1024 * 1024);
         // Sent before the answer came: what the server read plus what socket buffers held.
         Assert.InRange(written, 0, Cap + 16 * 1024 * 1024);
-        var allocated = GC.GetTotalAllocatedBytes(precise: true) - allocatedBefore;
-        Assert.True(allocated < 256L * 1024 * 1024, $"{allocated / (1024 * 1024)} MiB allocated while refusing a 1 GiB body");
-        Assert.True(watch.Elapsed < TimeSpan.FromSeconds(20), $"took {watch.Elapsed}");
+        // The bytes read bound the work and the memory the refusal cost; the process's allocations
+        // and the time taken would also count the test classes running beside this one.
         await StoredState.AssertNothingStoredAsync(_host);
     }
 

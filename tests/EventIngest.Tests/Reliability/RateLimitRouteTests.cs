@@ -1,5 +1,6 @@
 using System.Net;
 using EventIngest.Tests.Infrastructure;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace EventIngest.Tests.Reliability;
 
@@ -13,7 +14,7 @@ public sealed class RateLimitRouteTests(AzuriteFixture azurite)
         {
             ["EventIngest:RateLimit:EventsPerSecond"] = "0.1",
             ["EventIngest:RateLimit:Burst"] = "3",
-        });
+        }, s => s.AddSingleton<TimeProvider>(new ShiftedTime { StopwatchStopped = true })); // no refill, however slow the machine
 
         var batch = await host.SendAsync("""[{"name":"app/a"},{"name":"app/b"},{"name":"app/c"}]""", key: "busy-key");
         Assert.Equal(HttpStatusCode.OK, batch.StatusCode);

@@ -42,21 +42,19 @@ public sealed class ScheduleFaultTests(AzuriteFixture azurite) : IAsyncLifetime
     public async Task ACancelAnswered200NeverFiresEvenWhenASendLandedWithItsResponseLost()
     {
         _proxy.Add(new FaultRule { Service = StorageService.Queue, Operation = StorageOperation.QueueSend, Kind = FaultKind.ResetAfterForward, Times = 1 });
-        var due = Now + 2500;
-        var id = await ScheduleAsync(due);
+        var id = await ScheduleAsync(Now + 6000); // time enough for the cancel to come first on a slow machine
 
         var cancel = await _host.Client.DeleteAsync($"v1/events/{id}");
 
         Assert.Equal(HttpStatusCode.OK, cancel.StatusCode);
-        await Task.Delay(TimeSpan.FromMilliseconds(due - Now + 2500));
+        Assert.Equal(0, await _host.DueMarkersSettledAsync()); // both markers came due and released nothing
         Assert.Empty(await _host.ReceiveAllAsync());
     }
 
     [Fact]
     public async Task ARescheduleFailingPartWayLeavesTheEventCancellableAndUndelivered()
     {
-        var due = Now + 3000;
-        var id = await ScheduleAsync(due);
+        var id = await ScheduleAsync(Now + 8000);
         var failing = _proxy.Add(new FaultRule
         {
             Service = StorageService.Table,
@@ -65,30 +63,29 @@ public sealed class ScheduleFaultTests(AzuriteFixture azurite) : IAsyncLifetime
             When = r => r.PathAndQuery.Contains(_host.Prefix + "events", StringComparison.Ordinal),
         });
 
-        var reschedule = await _host.Client.PatchAsync($"v1/events/{id}", new StringContent($$"""{"ts":{{Now + 4000}}}"""));
+        var reschedule = await _host.Client.PatchAsync($"v1/events/{id}", new StringContent($$"""{"ts":{{Now + 9000}}}"""));
         Assert.Equal(HttpStatusCode.ServiceUnavailable, reschedule.StatusCode);
         _proxy.Remove(failing);
 
         var cancel = await _host.Client.DeleteAsync($"v1/events/{id}");
         Assert.Equal(HttpStatusCode.OK, cancel.StatusCode);
-        await Task.Delay(TimeSpan.FromMilliseconds(Math.Max(due, Now + 4000) - Now + 2500));
+        Assert.Equal(0, await _host.DueMarkersSettledAsync()); // the old time's marker and the new one's: neither released it
         Assert.Empty(await _host.ReceiveAllAsync());
     }
 
     [Fact]
     public async Task ARescheduleAnswered200DeliversOnlyAtTheNewTime()
     {
-        var id = await ScheduleAsync(Now + 2000);
-        var newTs = Now + 5000;
+        var id = await ScheduleAsync(Now + 8000);
+        var newTs = Now + 4000; // earlier: the old time's marker comes due after the event, and must release nothing
         var reschedule = await _host.Client.PatchAsync($"v1/events/{id}", new StringContent($$"""{"ts":{{newTs}}}"""));
         Assert.Equal(HttpStatusCode.OK, reschedule.StatusCode);
 
-        await Task.Delay(TimeSpan.FromMilliseconds(newTs - Now - 700));
-        Assert.Empty(await _host.ReceiveAllAsync());
-        Assert.Equal(1, await _host.WaitForMessagesAsync(1, TimeSpan.FromSeconds(5)));
-        var message = Assert.Single(await _host.ReceiveAllAsync());
+        var (message, seenAt) = Assert.NotNull(await _host.FirstMessageAsync());
+        Assert.True(seenAt >= newTs, $"delivered {newTs - seenAt} ms before its new time");
+        Assert.Equal(id, message.GetProperty("internal_id").GetString());
         Assert.Equal(newTs, message.GetProperty("ts").GetInt64());
-        await Task.Delay(1500);
+        Assert.Equal(0, await _host.DueMarkersSettledAsync()); // the old time's marker too
         Assert.Empty(await _host.ReceiveAllAsync());
     }
 }

@@ -41,7 +41,7 @@ public sealed class SecretsInLogsTests(AzuriteFixture azurite)
         await using var proxy = await StorageFaultProxy.StartAsync(azurite.ConnectionString);
         var prefix = azurite.NewStorageNamePrefix();
 
-        await using (var host = await TestHost.StartAsync(proxy.ConnectionString, prefix, Settings(), s => s.AddSingleton<ILoggerProvider>(logs)))
+        await using (var host = await TestHost.StartAsync(proxy.ConnectionString, prefix, Settings(), s => s.AddSingleton<ILoggerProvider>(logs).AddSingleton<TimeProvider>(new ShiftedTime { StopwatchStopped = true })))
         {
             var due = DateTimeOffset.UtcNow.AddHours(1).ToUnixTimeMilliseconds();
             await ExpectAsync(host, 200, $$"""[{"name":"app/a","id":"order-1","user":{{User}}},{"name":"app/b","ts":{{due}},"user":{{User}}}]""");
@@ -71,7 +71,7 @@ public sealed class SecretsInLogsTests(AzuriteFixture azurite)
         }
 
         // A fresh instance whose storage is down.
-        await using (var host = await TestHost.StartAsync(proxy.ConnectionString, prefix, Settings(), s => s.AddSingleton<ILoggerProvider>(logs)))
+        await using (var host = await TestHost.StartAsync(proxy.ConnectionString, prefix, Settings(), s => s.AddSingleton<ILoggerProvider>(logs).AddSingleton<TimeProvider>(new ShiftedTime { StopwatchStopped = true })))
         {
             proxy.IsCut = true;
             await ExpectAsync(host, 503, $$"""{"name":"app/a","user":{{User}}}""");

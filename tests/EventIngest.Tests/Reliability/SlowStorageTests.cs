@@ -31,10 +31,12 @@ public sealed class SlowStorageTests(AzuriteFixture azurite)
         const string seed = "1750000000000,AAECAwQFBgcICQ==";
         var body = "[" + string.Join(',', Enumerable.Range(0, 300).Select(i => "{\"name\":\"app/slow\",\"data\":{\"i\":" + i + "}}")) + "]";
         var headers = new Dictionary<string, string> { [IdSeed.HeaderName] = seed };
+        var held = new TaskCompletionSource();
+        proxy.RequestSeen += r => { if (r.Operation == StorageOperation.TableBatch) held.TrySetResult(); };
         var first = host.SendAsync(body, headers: headers);
 
         // While the writes are held, the repair job takes the request over (it is past RepairAfter by its clock).
-        await Task.Delay(1500);
+        await held.Task.WaitAsync(Waits.Generous); // the outbox row is in place; the record writes are held
         time.Offset = TimeSpan.FromSeconds(20);
         await jobs.RepairOutboxAsync(default);
         Assert.Equal(HttpStatusCode.ServiceUnavailable, (await first).StatusCode);
