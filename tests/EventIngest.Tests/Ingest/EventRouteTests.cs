@@ -139,6 +139,7 @@ public sealed class EventRouteTests(AzuriteFixture azurite) : IAsyncLifetime
     [Fact]
     public async Task InvalidEventInABatchStoresNothing()
     {
+        await StoredState.CreateAsync(_host);
         var response = await _host.SendAsync("""[{"name":"app/ok"},{"name":"app/ok","id":"k"},{"name":""}]""");
         Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
         var body = await TestHost.JsonAsync(response);
@@ -147,7 +148,7 @@ public sealed class EventRouteTests(AzuriteFixture azurite) : IAsyncLifetime
         Assert.Equal(2, body.GetProperty("errors")[0].GetProperty("index").GetInt32());
         Assert.Equal("name", body.GetProperty("errors")[0].GetProperty("field").GetString());
         Assert.Empty(body.GetProperty("ids").EnumerateArray());
-        await AssertNothingStoredAsync();
+        await StoredState.AssertNothingStoredAsync(_host);
     }
 
     [Fact]
@@ -161,9 +162,10 @@ public sealed class EventRouteTests(AzuriteFixture azurite) : IAsyncLifetime
     [Fact]
     public async Task FormBodiesAreRefused()
     {
+        await StoredState.CreateAsync(_host);
         var response = await _host.Client.PostAsync("e/k", new FormUrlEncodedContent([new("name", "app/x")]));
         Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
-        await AssertNothingStoredAsync();
+        await StoredState.AssertNothingStoredAsync(_host);
     }
 
     [Fact]
@@ -197,14 +199,6 @@ public sealed class EventRouteTests(AzuriteFixture azurite) : IAsyncLifetime
         Assert.Equal(HttpStatusCode.RequestEntityTooLarge, response.StatusCode);
         Assert.Equal(413, (await TestHost.JsonAsync(response)).GetProperty("status").GetInt32());
     }
-
-    private async Task AssertNothingStoredAsync()
-    {
-        Assert.Empty(await _host.RowsAsync(_host.Storage.Events));
-        Assert.Empty(await _host.RowsAsync(_host.Storage.Idempotency));
-        Assert.Empty(await _host.RowsAsync(_host.Storage.Outbox));
-        Assert.Equal(0, await _host.CountMessagesAsync());
-    }
 }
 
 /// <summary>Every malformed-body rule of the contract, through HTTP: a 4xx in the envelope and nothing written.</summary>
@@ -216,6 +210,7 @@ public sealed class MalformedBodyTests(AzuriteFixture azurite)
     public async Task MalformedBodyIsRefusedAndNothingIsWritten(string body, int status, int? index, string? field, string message)
     {
         await using var host = await TestHost.StartAsync(azurite.ConnectionString, azurite.NewStorageNamePrefix());
+        await StoredState.CreateAsync(host);
         var response = await host.SendAsync(body, headers: new Dictionary<string, string> { [IdSeed.HeaderName] = "1743130137367,eii2YKXRVTJPuA==" });
         Assert.Equal(status, (int)response.StatusCode);
         var json = await TestHost.JsonAsync(response);
@@ -226,9 +221,6 @@ public sealed class MalformedBodyTests(AzuriteFixture azurite)
         Assert.Equal(index, error.TryGetProperty("index", out var i) ? i.GetInt32() : null);
         Assert.Equal(field, error.TryGetProperty("field", out var f) ? f.GetString() : null);
 
-        Assert.Empty(await host.RowsAsync(host.Storage.Events));
-        Assert.Empty(await host.RowsAsync(host.Storage.Idempotency));
-        Assert.Empty(await host.RowsAsync(host.Storage.Outbox));
-        Assert.Equal(0, await host.CountMessagesAsync());
+        await StoredState.AssertNothingStoredAsync(host);
     }
 }

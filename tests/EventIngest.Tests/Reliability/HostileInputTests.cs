@@ -16,9 +16,12 @@ public sealed class HostileInputTests(AzuriteFixture azurite) : IAsyncLifetime
     private readonly BodyReadCounter _counter = new();
     private TestHost _host = null!;
 
-    public async Task InitializeAsync() =>
+    public async Task InitializeAsync()
+    {
         _host = await TestHost.StartAsync(azurite.ConnectionString, azurite.NewStorageNamePrefix(),
             services: s => s.AddSingleton<IStartupFilter>(_counter));
+        await StoredState.CreateAsync(_host);
+    }
 
     public async Task DisposeAsync() => await _host.DisposeAsync();
 
@@ -93,7 +96,7 @@ public sealed class HostileInputTests(AzuriteFixture azurite) : IAsyncLifetime
     {
         var response = await _host.SendAsync(body);
 
-        Assert.True(StoredState.IsClear4xx(response.StatusCode), $"{what}: {(int)response.StatusCode}");
+        Assert.True(IsClear4xx(response.StatusCode), $"{what}: {(int)response.StatusCode}");
         var json = await TestHost.JsonAsync(response);
         Assert.Equal((int)response.StatusCode, json.GetProperty("status").GetInt32());
         Assert.False(string.IsNullOrWhiteSpace(json.GetProperty("error").GetString()), what);
@@ -178,6 +181,8 @@ public sealed class HostileInputTests(AzuriteFixture azurite) : IAsyncLifetime
         Assert.Contains("more than once", error.GetProperty("message").GetString(), StringComparison.Ordinal);
         await StoredState.AssertNothingStoredAsync(_host);
     }
+
+    private static bool IsClear4xx(HttpStatusCode status) => (int)status is >= 400 and < 500;
 
     private static byte[] Utf8(string before, byte[] middle, string after) =>
         [.. Encoding.UTF8.GetBytes(before), .. middle, .. Encoding.UTF8.GetBytes(after)];

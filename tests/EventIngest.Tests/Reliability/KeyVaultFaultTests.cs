@@ -100,6 +100,7 @@ public sealed class KeyVaultFaultTests(AzuriteFixture azurite) : IDisposable
 
         await using var host = await StartAsync(prefix);
         await ClearEventsAsync(host);
+        await StoredState.CreateAsync(host);
         var response = await host.SendAsync(Body);
 
         // Not something a retry soon gets past, but the SDKs retry a 500 too, and the answer is in the envelope they read.
@@ -119,6 +120,7 @@ public sealed class KeyVaultFaultTests(AzuriteFixture azurite) : IDisposable
 
     private async Task AssertUnavailableAsync(TestHost host, TimeSpan? expectedRetryAfter)
     {
+        await StoredState.CreateAsync(host);
         for (var attempt = 0; attempt < 2; attempt++)
         {
             var response = await host.SendAsync(Body, headers: Seeded);

@@ -1,29 +1,9 @@
 using System.Net;
 using System.Text;
-using Azure.Storage.Blobs.Models;
-using EventIngest.Tests.Infrastructure;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 
 namespace EventIngest.Tests.Reliability;
-
-internal static class StoredState
-{
-    /// <summary>No record, claim, outbox row, queue message or large-envelope blob.</summary>
-    public static async Task AssertNothingStoredAsync(TestHost host)
-    {
-        Assert.Empty(await host.RowsAsync(host.Storage.Events));
-        Assert.Empty(await host.RowsAsync(host.Storage.Idempotency));
-        Assert.Empty(await host.RowsAsync(host.Storage.Outbox));
-        Assert.Equal(0, await host.CountMessagesAsync());
-        if (await host.Storage.LargeEvents.ExistsAsync())
-        {
-            await foreach (BlobItem blob in host.Storage.LargeEvents.GetBlobsAsync()) Assert.Fail($"blob {blob.Name} was stored");
-        }
-    }
-
-    public static bool IsClear4xx(HttpStatusCode status) => (int)status is >= 400 and < 500;
-}
 
 /// <summary>Counts the request-body bytes the application reads, below every middleware of the host.</summary>
 internal sealed class BodyReadCounter : IStartupFilter
