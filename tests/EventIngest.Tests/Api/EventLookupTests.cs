@@ -175,22 +175,14 @@ public sealed class EventLookupTests(AzuriteFixture azurite) : IAsyncLifetime
     [Fact]
     public async Task AnEventWhoseRequestDiedSaysPendingUntilTheRepairHasSentIt()
     {
-        var prefix = azurite.NewStorageNamePrefix();
-        const string seed = "1750000000000,AAECAwQFBgcICQ==";
-        var headers = new Dictionary<string, string> { [EventIngest.Ingest.IdSeed.HeaderName] = seed };
-        await using (var broken = await TestHost.StartAsync(TestHost.WithDeadQueues(azurite.ConnectionString), prefix))
-        {
-            Assert.Equal(HttpStatusCode.ServiceUnavailable, (await broken.SendAsync("""{"name":"app/stuck"}""", headers: headers)).StatusCode);
-        }
-        var id = EventIngest.Ingest.IdSeed.Parse(seed)!.IdFor(0);
-        var time = new ShiftedTime();
-        await using var host = await TestHost.StartAsync(azurite.ConnectionString, prefix, services: s => s.AddSingleton<TimeProvider>(time));
+        await using var died = await DiedRequest.StartAsync(azurite.ConnectionString, azurite.NewStorageNamePrefix(), """{"name":"app/stuck"}""", Seeds.Header(Seeds.Other));
+        var host = died.Host;
+        var id = EventIngest.Ingest.IdSeed.Parse(Seeds.Other)!.IdFor(0);
 
         Assert.Equal("pending", (await host.GetAsync($"v1/events/{id}")).Body.GetProperty("data").GetProperty("state").GetString());
         Assert.Equal(0, await host.CountMessagesAsync());
 
-        time.Offset = TimeSpan.FromMinutes(3);
-        Assert.Equal(1, await host.Services.GetRequiredService<Jobs>().RepairOutboxAsync(default));
+        Assert.Equal(1, await died.RepairAsync());
         Assert.Equal(1, await host.CountMessagesAsync());
         Assert.Equal("delivered", (await host.GetAsync($"v1/events/{id}")).Body.GetProperty("data").GetProperty("state").GetString());
     }

@@ -166,9 +166,19 @@ public sealed class FunctionsAppTests(AzuriteFixture azurite)
     [Fact]
     public async Task RepairFunctionRunsTheSharedJob()
     {
-        await using var host = await TestHost.StartAsync(azurite.ConnectionString, azurite.NewStorageNamePrefix());
+        // A request that died before enqueueing leaves its outbox row for the repair.
+        await using var died = await DiedRequest.StartAsync(azurite.ConnectionString, azurite.NewStorageNamePrefix(),
+            """[{"name":"app/a"},{"name":"app/b"}]""", Seeds.Header());
+        var host = died.Host;
+        Assert.Single(await host.RowsAsync(host.Storage.Outbox));
+        Assert.Equal(0, await host.CountMessagesAsync());
+
+        died.PassRepairAfter();
         var function = new RepairOutbox(host.Services.GetRequiredService<Jobs>());
         await function.Run(new Microsoft.Azure.Functions.Worker.TimerInfo(), CancellationToken.None);
+
+        var seed = IdSeed.Parse(Seeds.Sample)!;
+        Assert.Equal([seed.IdFor(0), seed.IdFor(1)], (await host.ReceiveAllAsync()).Select(m => m.GetProperty("internal_id").GetString()).Order());
         Assert.Empty(await host.RowsAsync(host.Storage.Outbox));
     }
 }

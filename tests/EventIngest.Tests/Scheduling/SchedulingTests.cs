@@ -219,17 +219,9 @@ public sealed class SchedulingTests(AzuriteFixture azurite)
     [Fact]
     public async Task ScheduledEventWhoseRequestDiedIsPlacedByTheRepairJob()
     {
-        var prefix = azurite.NewStorageNamePrefix();
-        var dead = TestHost.WithDeadQueues(azurite.ConnectionString);
         var ts = Now + 4000;
-        await using (var broken = await TestHost.StartAsync(dead, prefix))
-        {
-            Assert.Equal(503, (int)(await broken.SendAsync($$"""{"name":"app/x","ts":{{ts}}}""")).StatusCode);
-        }
-        var time = new ShiftedTime();
-        await using var host = await TestHost.StartAsync(azurite.ConnectionString, prefix, services: s => s.AddSingleton<TimeProvider>(time));
-        time.Offset = TimeSpan.FromMinutes(3);
-        Assert.Equal(1, await host.Services.GetRequiredService<Jobs>().RepairOutboxAsync(default));
-        Assert.Single(await host.ReceiveAtLeastAsync(1));
+        await using var died = await DiedRequest.StartAsync(azurite.ConnectionString, azurite.NewStorageNamePrefix(), $$"""{"name":"app/x","ts":{{ts}}}""");
+        Assert.Equal(1, await died.RepairAsync());
+        Assert.Single(await died.Host.ReceiveAtLeastAsync(1));
     }
 }

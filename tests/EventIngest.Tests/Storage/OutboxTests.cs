@@ -121,15 +121,9 @@ public sealed class OutboxTests(AzuriteFixture azurite)
     [Fact]
     public async Task ARepairPassResumesAfterTheChunksAnEarlierPassFinished()
     {
-        var prefix = azurite.NewStorageNamePrefix();
         var events = string.Join(',', Enumerable.Range(0, 250).Select(i => "{\"name\":\"app/n\",\"data\":{\"i\":" + i + "}}"));
-        await using (var broken = await TestHost.StartAsync(TestHost.WithDeadQueues(azurite.ConnectionString), prefix))
-        {
-            Assert.Equal(HttpStatusCode.ServiceUnavailable, (await broken.SendAsync("[" + events + "]")).StatusCode);
-        }
-
-        var time = new ShiftedTime();
-        await using var host = await TestHost.StartAsync(azurite.ConnectionString, prefix, services: s => s.AddSingleton<TimeProvider>(time));
+        await using var died = await DiedRequest.StartAsync(azurite.ConnectionString, azurite.NewStorageNamePrefix(), "[" + events + "]");
+        var host = died.Host;
         var records = (await host.RowsAsync(host.Storage.Events)).OrderBy(r => r.RowKey, StringComparer.Ordinal).ToList();
         Assert.Equal(250, records.Count);
 
@@ -138,8 +132,7 @@ public sealed class OutboxTests(AzuriteFixture azurite)
         row["Done"] = records[99].RowKey;
         await host.Storage.Outbox.UpdateEntityAsync(row, row.ETag, TableUpdateMode.Merge);
 
-        time.Offset = TimeSpan.FromMinutes(3);
-        Assert.Equal(150, await host.Services.GetRequiredService<Jobs>().RepairOutboxAsync(default));
+        Assert.Equal(150, await died.RepairAsync());
         var delivered = (await host.ReceiveAllAsync()).Select(m => m.GetProperty("internal_id").GetString()!).ToHashSet();
         Assert.Equal(records.Skip(100).Select(r => RecordKeys.InternalIdOf(r.RowKey)).ToHashSet(), delivered);
         Assert.Empty(await host.RowsAsync(host.Storage.Outbox));

@@ -98,18 +98,12 @@ public sealed class QueueShardTests(AzuriteFixture azurite)
     public async Task TheRepairSendsEachEventToTheShardOfItsId()
     {
         var prefix = azurite.NewStorageNamePrefix();
-        var headers = new Dictionary<string, string> { [IdSeed.HeaderName] = "1743130137367,eii2YKXRVTJPuA==" };
         var batch = "[" + string.Join(',', Enumerable.Range(0, 12).Select(i => $$$"""{"name":"app/order.placed","data":{"n":{{{i}}}}}""")) + "]";
-        await using (var broken = await TestHost.StartAsync(TestHost.WithDeadQueues(azurite.ConnectionString), prefix, Sharded(prefix, "00:00:05")))
-        {
-            Assert.Equal(HttpStatusCode.ServiceUnavailable, (await broken.SendAsync(batch, headers: headers)).StatusCode);
-        }
+        await using var died = await DiedRequest.StartAsync(azurite.ConnectionString, prefix, batch, Seeds.Header(), Sharded(prefix), brokenSettings: Sharded(prefix, "00:00:05"));
+        var host = died.Host;
+        Assert.Equal(12, await died.RepairAsync());
 
-        var time = new ShiftedTime { Offset = TimeSpan.FromMinutes(3) };
-        await using var host = await TestHost.StartAsync(azurite.ConnectionString, prefix, Sharded(prefix), s => s.AddSingleton<TimeProvider>(time));
-        Assert.Equal(12, await host.Services.GetRequiredService<Jobs>().RepairOutboxAsync(default));
-
-        var seed = IdSeed.Parse(headers[IdSeed.HeaderName])!;
+        var seed = IdSeed.Parse(Seeds.Sample)!;
         var messages = await ReceiveShardsAsync(host, Orders(host), OrderShards);
         Assert.Equal(Enumerable.Range(0, 12).Select(seed.IdFor).Order(), messages.Select(m => m.Message.GetProperty("internal_id").GetString()).Order());
         AssertOnTheirShards(messages, OrderShards);

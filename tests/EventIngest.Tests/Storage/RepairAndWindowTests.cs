@@ -11,19 +11,12 @@ public sealed class RepairAndWindowTests(AzuriteFixture azurite)
     [Fact]
     public async Task EventsRecordedByARequestThatCouldNotEnqueueAreDeliveredByTheRepairJob()
     {
-        var prefix = azurite.NewStorageNamePrefix();
-        var headers = new Dictionary<string, string> { [IdSeed.HeaderName] = "1743130137367,eii2YKXRVTJPuA==" };
+        var headers = Seeds.Header();
         const string batch = """[{"name":"app/a"},{"name":"app/b","id":"order-7"},{"name":"app/c"}]""";
 
         // The queues are down: the request records its events, cannot enqueue, and answers 503.
-        await using (var broken = await TestHost.StartAsync(TestHost.WithDeadQueues(azurite.ConnectionString), prefix))
-        {
-            var response = await broken.SendAsync(batch, headers: headers);
-            Assert.Equal(HttpStatusCode.ServiceUnavailable, response.StatusCode);
-        }
-
-        var time = new ShiftedTime();
-        await using var host = await TestHost.StartAsync(azurite.ConnectionString, prefix, services: s => s.AddSingleton<TimeProvider>(time));
+        await using var died = await DiedRequest.StartAsync(azurite.ConnectionString, azurite.NewStorageNamePrefix(), batch, headers);
+        var host = died.Host;
         Assert.Equal(3, (await host.RowsAsync(host.Storage.Events)).Count);
         Assert.Single(await host.RowsAsync(host.Storage.Outbox));
 
@@ -34,8 +27,7 @@ public sealed class RepairAndWindowTests(AzuriteFixture azurite)
 
         var jobs = host.Services.GetRequiredService<Jobs>();
         Assert.Equal(0, await jobs.RepairOutboxAsync(default)); // too young to be taken over
-        time.Offset = TimeSpan.FromMinutes(3);
-        Assert.Equal(3, await jobs.RepairOutboxAsync(default));
+        Assert.Equal(3, await died.RepairAsync());
 
         var messages = await host.ReceiveAllAsync();
         Assert.Equal(retry.GetProperty("ids").EnumerateArray().Select(e => e.GetString()).Order(), messages.Select(m => m.GetProperty("internal_id").GetString()).Order());
