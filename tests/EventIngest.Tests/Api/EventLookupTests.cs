@@ -157,13 +157,25 @@ public sealed class EventLookupTests(AzuriteFixture azurite) : IAsyncLifetime
     [Fact]
     public async Task AScheduledEventSaysDeliveredOnlyOnceItIsOnItsQueue()
     {
-        await using var host = await TestHost.StartAsync(azurite.ConnectionString, azurite.NewStorageNamePrefix());
-        await host.Storage.EnsureCreatedAsync(default);
-        var due = DateTimeOffset.UtcNow.AddSeconds(3).ToUnixTimeMilliseconds();
+        // Parked beyond a one-minute horizon, the event is released by the jobs run here on the moved
+        // clock (the host's own due poll waits an hour between passes).
+        var time = new ShiftedTime();
+        await using var host = await TestHost.StartAsync(azurite.ConnectionString, azurite.NewStorageNamePrefix(),
+            new Dictionary<string, string?> { ["EventIngest:Scheduling:Horizon"] = "00:01:00", ["EventIngest:Local:DuePollInterval"] = "01:00:00" },
+            s => s.AddSingleton<TimeProvider>(time));
+        var due = time.GetUtcNow().AddHours(2).ToUnixTimeMilliseconds();
         var id = Assert.Single(await host.SendForIdsAsync($$"""{"name":"app/reminder","ts":{{due}}}"""));
-        Assert.Equal("scheduled", (await host.GetAsync($"v1/events/{id}")).Body.GetProperty("data").GetProperty("state").GetString());
+        Assert.Equal("scheduled", await StateAsync(host, id));
 
-        Assert.Equal(1, await host.WaitForMessagesAsync(1));
+        // Past its due time but not yet released: still scheduled, and on no queue.
+        time.Offset = TimeSpan.FromHours(2) + TimeSpan.FromSeconds(1);
+        Assert.Equal("scheduled", await StateAsync(host, id));
+        Assert.Equal(0, await host.CountMessagesAsync());
+
+        var jobs = host.Services.GetRequiredService<Jobs>();
+        Assert.Equal(1, await jobs.ReleaseParkedAsync(default));
+        await jobs.ReleaseDueAsync(TimeSpan.Zero, TimeSpan.FromMilliseconds(100), default);
+        Assert.Equal(1, await host.WaitForMessagesAsync(1, TimeSpan.FromSeconds(30)));
         var message = Assert.Single(await host.ReceiveAllAsync());
         var e = (await host.GetAsync($"v1/events/{id}")).Body.GetProperty("data");
 
@@ -171,6 +183,9 @@ public sealed class EventLookupTests(AzuriteFixture azurite) : IAsyncLifetime
         Assert.Equal("delivered", e.GetProperty("state").GetString());
         Assert.Equal(due, e.GetProperty("due").GetInt64());
     }
+
+    private static async Task<string?> StateAsync(TestHost host, string id) =>
+        (await host.GetAsync($"v1/events/{id}")).Body.GetProperty("data").GetProperty("state").GetString();
 
     [Fact]
     public async Task AnEventWhoseRequestDiedSaysPendingUntilTheRepairHasSentIt()
