@@ -52,21 +52,30 @@ public sealed class ApiUnitTests
         Assert.Null(cursor);
     }
 
+    private const string NotATime = " must be ms since the Unix epoch or an RFC 3339 date-time";
+
     [Theory]
-    [InlineData("received_after=2025-03-28")]
-    [InlineData("received_after=2025-03-28T02:48:57")]
-    [InlineData("received_after=March 28")]
-    [InlineData("received_after=1.5")]
-    [InlineData("limit=1e2")]
-    [InlineData("name=a&name=b")]
-    public void InvalidListParametersAreRefused(string query) =>
-        Assert.NotNull(EventsApi.ParseList(Query(query), out _, out _, out _));
+    [InlineData("received_after=2025-03-28", "received_after" + NotATime)]
+    [InlineData("received_after=2025-03-28T02:48:57", "received_after" + NotATime)]
+    [InlineData("received_after=March 28", "received_after" + NotATime)]
+    [InlineData("received_after=1.5", "received_after" + NotATime)]
+    [InlineData("received_before=2025-03-28", "received_before" + NotATime)]
+    [InlineData("received_after=2000&received_before=1000", "received_after must be earlier than received_before")]
+    [InlineData("limit=1e2", "limit must be an integer from 1 to 100")]
+    [InlineData("limit=0", "limit must be an integer from 1 to 100")]
+    [InlineData("name=a&name=b", "name may be given only once")]
+    [InlineData("cursor=not-a-cursor", "cursor is not one this API issued for these filters; start again without it")]
+    public void InvalidListParametersAreRefused(string query, string error) =>
+        Assert.Equal(error, EventsApi.ParseList(Query(query), out _, out _, out _));
 
     [Fact]
     public void LongNamesAndIdsAreRefused()
     {
-        Assert.NotNull(EventsApi.ParseList(new QueryCollection(new Dictionary<string, StringValues> { ["name"] = new string('n', 257) }), out _, out _, out _));
-        Assert.NotNull(EventsApi.ParseList(new QueryCollection(new Dictionary<string, StringValues> { ["id"] = new string('i', 513) }), out _, out _, out _));
+        Assert.Equal("name is at most 256 characters",
+            EventsApi.ParseList(new QueryCollection(new Dictionary<string, StringValues> { ["name"] = new string('n', 257) }), out _, out _, out _));
+        Assert.Equal("id is at most 512 characters",
+            EventsApi.ParseList(new QueryCollection(new Dictionary<string, StringValues> { ["id"] = new string('i', 513) }), out _, out _, out _));
+        Assert.Null(EventsApi.ParseList(new QueryCollection(new Dictionary<string, StringValues> { ["name"] = new string('n', 256), ["id"] = new string('i', 512) }), out _, out _, out _));
     }
 
     [Theory]
