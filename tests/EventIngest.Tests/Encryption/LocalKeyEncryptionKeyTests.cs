@@ -1,5 +1,7 @@
+using System.Runtime.Versioning;
 using System.Security.Cryptography;
 using EventIngest.Encryption;
+using EventIngest.Tests.Infrastructure;
 
 namespace EventIngest.Tests.Encryption;
 
@@ -26,14 +28,10 @@ public sealed class LocalKeyEncryptionKeyTests : IDisposable
         Assert.StartsWith("local:", key.KeyId, StringComparison.Ordinal);
     }
 
-    [Fact]
+    [UnixFact]
+    [UnsupportedOSPlatform("windows")]
     public void KeyFileIsReadableByItsOwnerOnly()
     {
-        if (OperatingSystem.IsWindows())
-        {
-            return;
-        }
-
         var path = Path.Combine(_directory, "keys", "kek.pem");
 
         using var key = LocalKeyEncryptionKey.LoadOrCreate(path);
