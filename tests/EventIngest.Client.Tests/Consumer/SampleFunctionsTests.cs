@@ -2,7 +2,7 @@ extern alias sample;
 using System.Text.Json;
 using EventIngest.Ingest;
 using EventIngest.Tests.Infrastructure;
-using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Logging;
 using OnOrderPlaced = sample::ConsumerFunctions.OnOrderPlaced;
 using OrderPlaced = sample::ConsumerFunctions.OrderPlaced;
 using Receipts = sample::ConsumerFunctions.Receipts;
@@ -39,11 +39,17 @@ public sealed class SampleFunctionsTests(AzuriteFixture azurite)
             User = new { external_id = "c-7", email = "c7@example.com" },
         });
         var message = Assert.Single(await host.ReceiveMessagesAsync()).ToString();
-        var function = new OnOrderPlaced(host.Reader, host.Inbox, new Receipts(NullLogger<Receipts>.Instance));
+        using var logs = new CapturedLogs();
+        using var loggers = new LoggerFactory([logs]);
+        var function = new OnOrderPlaced(host.Reader, host.Inbox, new Receipts(loggers.CreateLogger<Receipts>()));
 
         await function.Run(message, CancellationToken.None);
         await function.Run(message, CancellationToken.None);
 
+        // The receipt went out once: the second delivery found the event done.
+        var receipt = Assert.Single(logs.Entries, e => e.Category == typeof(Receipts).FullName);
+        Assert.Contains("Order o-7 (", receipt.Text, StringComparison.Ordinal);
+        Assert.Contains("): receipt for 10 sent", receipt.Text, StringComparison.Ordinal);
         var row = Assert.Single(await host.Service.RowsAsync(host.Services.GetTableClient(host.Service.Prefix + "inbox")));
         Assert.Equal("done", row.GetString("State"));
         Assert.Equal(OrderPlaced.EventName, row.GetString("Name"));
