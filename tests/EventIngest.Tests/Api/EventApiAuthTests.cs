@@ -1,7 +1,6 @@
 using System.Net;
-using System.Security.Cryptography;
-using System.Text;
 using EventIngest.Tests.Infrastructure;
+using static EventIngest.Tests.Infrastructure.KeyHashes;
 
 namespace EventIngest.Tests.Api;
 
@@ -11,8 +10,6 @@ public sealed class EventApiAuthTests(AzuriteFixture azurite) : IAsyncLifetime
     private const string AlphaKey = "signkey-alpha-0123456789";
     private const string BetaKey = "signkey-beta-9876543210";
     private TestHost _host = null!;
-
-    private static string Hash(string key) => Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(key)));
 
     public async Task InitializeAsync() => _host = await TestHost.StartAsync(azurite.ConnectionString, azurite.NewStorageNamePrefix(), new Dictionary<string, string?>
     {

@@ -1,9 +1,9 @@
 using System.Net;
 using System.Net.Http.Headers;
 using System.Net.Http.Json;
-using System.Security.Cryptography;
 using System.Text;
 using EventIngest.Tests.Infrastructure;
+using static EventIngest.Tests.Infrastructure.KeyHashes;
 
 namespace EventIngest.Tests.Api;
 
@@ -91,7 +91,6 @@ public sealed class ScheduledEventsApiTests(AzuriteFixture azurite)
     [Fact]
     public async Task ASigningKeyManagesOnlyItsOwnEnvironment()
     {
-        static string Hash(string key) => Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(key)));
         await using var host = await TestHost.StartAsync(azurite.ConnectionString, azurite.NewStorageNamePrefix(), new Dictionary<string, string?>
         {
             ["EventIngest:Auth:EventKeys:0:Hash"] = Hash("send-a"),

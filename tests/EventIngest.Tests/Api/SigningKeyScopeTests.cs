@@ -1,7 +1,7 @@
 using System.Net;
-using System.Security.Cryptography;
 using System.Text;
 using EventIngest.Tests.Infrastructure;
+using static EventIngest.Tests.Infrastructure.KeyHashes;
 
 namespace EventIngest.Tests.Api;
 
@@ -10,8 +10,6 @@ namespace EventIngest.Tests.Api;
 [Collection(AzuriteFixture.CollectionName)]
 public sealed class SigningKeyScopeTests(AzuriteFixture azurite)
 {
-    private static string Hash(string key) => Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(key)));
-
     private Task<TestHost> StartAsync(Dictionary<string, string?>? extra = null)
     {
         var settings = new Dictionary<string, string?>

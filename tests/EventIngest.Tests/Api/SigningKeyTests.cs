@@ -1,18 +1,15 @@
-using System.Security.Cryptography;
-using System.Text;
 using System.Text.Json;
 using EventIngest.Api;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
+using static EventIngest.Tests.Infrastructure.KeyHashes;
 
 namespace EventIngest.Tests.Api;
 
 public sealed class SigningKeyTests
 {
-    private static string Hash(string key) => Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(key)));
-
     private static SigningKeys Keys(bool require = true, params (string Key, string Environment)[] keys) => new(Options.Create(new AuthOptions
     {
         RequireSigningKeys = require,

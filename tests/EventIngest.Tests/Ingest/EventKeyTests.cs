@@ -1,15 +1,12 @@
 using System.Net;
-using System.Security.Cryptography;
-using System.Text;
 using EventIngest.Tests.Infrastructure;
+using static EventIngest.Tests.Infrastructure.KeyHashes;
 
 namespace EventIngest.Tests.Ingest;
 
 [Collection(AzuriteFixture.CollectionName)]
 public sealed class EventKeyTests(AzuriteFixture azurite)
 {
-    private static string Hash(string key) => Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(key)));
-
     private Task<TestHost> StartAsync(Dictionary<string, string?> settings) =>
         TestHost.StartAsync(azurite.ConnectionString, azurite.NewStorageNamePrefix(), settings);
 

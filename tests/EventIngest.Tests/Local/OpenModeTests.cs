@@ -1,6 +1,4 @@
 using System.Net;
-using System.Security.Cryptography;
-using System.Text;
 using System.Text.Json;
 using EventIngest.DevServer;
 using EventIngest.Tests.Api;
@@ -8,6 +6,7 @@ using EventIngest.Tests.Infrastructure;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
+using static EventIngest.Tests.Infrastructure.KeyHashes;
 
 namespace EventIngest.Tests.Local;
 
@@ -16,8 +15,6 @@ namespace EventIngest.Tests.Local;
 [Collection(AzuriteFixture.CollectionName)]
 public sealed class OpenModeTests(AzuriteFixture azurite)
 {
-    private static string Hash(string key) => Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(key)));
-
     private static readonly Dictionary<string, string?> Keys = new()
     {
         ["EventIngest:Auth:EventKeys:0:Hash"] = Hash("event-key"),
