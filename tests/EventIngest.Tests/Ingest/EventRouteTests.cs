@@ -14,8 +14,6 @@ public sealed class EventRouteTests(AzuriteFixture azurite) : IAsyncLifetime
 
     public async Task DisposeAsync() => await _host.DisposeAsync();
 
-    private const string Seed = "1743130137367,eii2YKXRVTJPuA==";
-
     [Fact]
     public async Task SingleEventIsAcceptedRecordedAndEnqueued()
     {
@@ -43,7 +41,7 @@ public sealed class EventRouteTests(AzuriteFixture azurite) : IAsyncLifetime
     [Fact]
     public async Task SeededBatchGetsDeterministicIdsAndARetryIsAllDuplicates()
     {
-        var headers = new Dictionary<string, string> { [IdSeed.HeaderName] = Seed };
+        var headers = Seeds.Header();
         var batch = """[{"name":"app/a"},{"name":"app/b"},{"name":"app/c"}]""";
 
         var first = await TestHost.JsonAsync(await _host.SendAsync(batch, headers: headers));
@@ -211,7 +209,7 @@ public sealed class MalformedBodyTests(AzuriteFixture azurite)
     {
         await using var host = await TestHost.StartAsync(azurite.ConnectionString, azurite.NewStorageNamePrefix());
         await StoredState.CreateAsync(host);
-        var response = await host.SendAsync(body, headers: new Dictionary<string, string> { [IdSeed.HeaderName] = "1743130137367,eii2YKXRVTJPuA==" });
+        var response = await host.SendAsync(body, headers: Seeds.Header());
         Assert.Equal(status, (int)response.StatusCode);
         var json = await TestHost.JsonAsync(response);
         Assert.Equal(status, json.GetProperty("status").GetInt32());

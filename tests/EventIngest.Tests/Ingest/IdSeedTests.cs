@@ -1,4 +1,5 @@
 using EventIngest.Ingest;
+using EventIngest.Tests.Infrastructure;
 
 namespace EventIngest.Tests.Ingest;
 
@@ -10,7 +11,7 @@ public class IdSeedTests
     [InlineData(2, "01JQDAE4RQF8MBCR55T5AK4KXV")]
     public void SeededIdsAddPositionPlusOneToTheLastFourEntropyBytes(int index, string expected)
     {
-        var seed = IdSeed.Parse("1743130137367,eii2YKXRVTJPuA==");
+        var seed = IdSeed.Parse(Seeds.Sample);
         Assert.NotNull(seed);
         Assert.True(seed.FromHeader);
         Assert.Equal(expected, seed.IdFor(index));

@@ -1,4 +1,5 @@
 using EventIngest.Ingest;
+using EventIngest.Tests.Infrastructure;
 using Microsoft.Extensions.Options;
 
 namespace EventIngest.Tests.Ingest;
@@ -40,7 +41,7 @@ public class QueueShardsTests
     public void TheIdsOfOneRequestSpreadEvenlyOverTheShards()
     {
         // The ids of one request differ only in their last characters (the seed counter).
-        var seed = IdSeed.Parse("1743130137367,eii2YKXRVTJPuA==")!;
+        var seed = IdSeed.Parse(Seeds.Sample)!;
         var counts = new int[8];
         for (var i = 0; i < 8_000; i++) counts[QueueShards.ShardOf(seed.IdFor(i), 8)]++;
 

@@ -33,7 +33,7 @@ public sealed class ClientHangUpTests(AzuriteFixture azurite)
 
         const int count = 3000;
         var body = "[" + string.Join(',', Enumerable.Range(0, count).Select(i => "{\"name\":\"app/hangup\",\"data\":{\"i\":" + i + "}}")) + "]";
-        var headers = new Dictionary<string, string> { [IdSeed.HeaderName] = "1750000000000,AAECAwQFBgcICQ==" };
+        var headers = Seeds.Header(Seeds.Other);
         using (var hangUp = new CancellationTokenSource())
         {
             var request = new HttpRequestMessage(HttpMethod.Post, "e/key") { Content = new StringContent(body) };

@@ -151,7 +151,7 @@ public sealed class KeyVaultFaultTests(AzuriteFixture azurite) : IDisposable
         foreach (var row in await host.RowsAsync(host.Storage.Events)) await host.Storage.Events.DeleteEntityAsync(row.PartitionKey, row.RowKey);
     }
 
-    private static readonly Dictionary<string, string> Seeded = new() { [IdSeed.HeaderName] = "1743130137367,eii2YKXRVTJPuA==" };
+    private static readonly Dictionary<string, string> Seeded = Seeds.Header();
 
     private Task<TestHost> StartAsync(string prefix)
     {

@@ -13,7 +13,6 @@ namespace EventIngest.Tests.Reliability;
 [Collection(AzuriteFixture.CollectionName)]
 public sealed class SeedReuseTests(AzuriteFixture azurite) : IAsyncLifetime
 {
-    private const string Seed = "1750000000000,AAECAwQFBgcICQ==";
     private TestHost _host = null!;
 
     public async Task InitializeAsync() => _host = await TestHost.StartAsync(azurite.ConnectionString, azurite.NewStorageNamePrefix());
@@ -21,7 +20,7 @@ public sealed class SeedReuseTests(AzuriteFixture azurite) : IAsyncLifetime
     public async Task DisposeAsync() => await _host.DisposeAsync();
 
     private Task<HttpResponseMessage> SendSeededAsync(string body) =>
-        _host.SendAsync(body, headers: new Dictionary<string, string> { [IdSeed.HeaderName] = Seed });
+        _host.SendAsync(body, headers: Seeds.Header(Seeds.Other));
 
     [Fact]
     public async Task SeedReusedForAnotherCallerKeyedEventIsRefusedAndNeverAliases()

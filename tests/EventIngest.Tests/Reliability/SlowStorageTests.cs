@@ -28,9 +28,8 @@ public sealed class SlowStorageTests(AzuriteFixture azurite)
 
         // The request's three record transactions are held 7 s (past its 5 s deadline) before they reach storage, then land.
         var slow = proxy.Add(new FaultRule { Service = StorageService.Table, Operation = StorageOperation.TableBatch, Kind = FaultKind.Latency, Delay = TimeSpan.FromSeconds(7), Times = 3 });
-        const string seed = "1750000000000,AAECAwQFBgcICQ==";
         var body = "[" + string.Join(',', Enumerable.Range(0, 300).Select(i => "{\"name\":\"app/slow\",\"data\":{\"i\":" + i + "}}")) + "]";
-        var headers = new Dictionary<string, string> { [IdSeed.HeaderName] = seed };
+        var headers = Seeds.Header(Seeds.Other);
         var held = new TaskCompletionSource();
         proxy.RequestSeen += r => { if (r.Operation == StorageOperation.TableBatch) held.TrySetResult(); };
         var first = host.SendAsync(body, headers: headers);

@@ -32,7 +32,7 @@ public sealed class TwoHostConcurrencyTests(AzuriteFixture azurite)
         await using var a = await TestHost.StartAsync(azurite.ConnectionString, prefix);
         await using var b = await TestHost.StartAsync(azurite.ConnectionString, prefix);
 
-        var answers = await SendConcurrentlyAsync(a, b, _ => ("""[{"name":"app/seeded"}]""", "1743130137367,eii2YKXRVTJPuA=="));
+        var answers = await SendConcurrentlyAsync(a, b, _ => ("""[{"name":"app/seeded"}]""", Seeds.Sample));
 
         var id = Assert.Single(answers.Select(x => x.Id).Distinct());
         Assert.Equal(1, answers.Count(x => x.Outcome == "accepted"));

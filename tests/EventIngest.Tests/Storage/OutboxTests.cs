@@ -143,7 +143,7 @@ public sealed class OutboxTests(AzuriteFixture azurite)
     {
         var time = new ShiftedTime();
         await using var host = await TestHost.StartAsync(azurite.ConnectionString, azurite.NewStorageNamePrefix(), services: s => s.AddSingleton<TimeProvider>(time));
-        var headers = new Dictionary<string, string> { [IdSeed.HeaderName] = "1743130137367,eii2YKXRVTJPuA==" };
+        var headers = Seeds.Header();
         const string body = """[{"name":"app/order.placed","id":"order-1"}]""";
         Assert.Equal(HttpStatusCode.OK, (await host.SendAsync(body, headers: headers)).StatusCode);
 

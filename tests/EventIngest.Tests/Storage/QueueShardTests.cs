@@ -53,7 +53,7 @@ public sealed class QueueShardTests(AzuriteFixture azurite)
         await using var host = await TestHost.StartAsync(azurite.ConnectionString, prefix, Sharded(prefix));
         var orders = string.Join(',', Enumerable.Range(0, 40).Select(i => $$$"""{"name":"app/order.placed","data":{"n":{{{i}}}}}"""));
         var others = string.Join(',', Enumerable.Range(0, 20).Select(i => $$$"""{"name":"app/other","data":{"n":{{{i}}}}}"""));
-        var ids = await host.SendForIdsAsync($"[{orders},{others}]", headers: new Dictionary<string, string> { [IdSeed.HeaderName] = "1743130137367,AAECAwQFBgcICQ==" });
+        var ids = await host.SendForIdsAsync($"[{orders},{others}]", headers: Seeds.Header());
 
         var onOrders = await ReceiveShardsAsync(host, Orders(host), OrderShards);
         var onDefault = await ReceiveShardsAsync(host, host.DefaultQueue, DefaultShards);
