@@ -1,10 +1,11 @@
 using EventIngest.Encryption;
+using EventIngest.Tests.Infrastructure;
 
 namespace EventIngest.Tests.Encryption;
 
 public sealed class SingleFlightCacheTests
 {
-    private readonly ManualTimeProvider _time = new();
+    private readonly ShiftedTime _time = new ShiftedTime { StopwatchStopped = true };
 
     [Fact]
     public async Task ConcurrentMissesForOneKeyShareOneLoad()
@@ -30,9 +31,9 @@ public sealed class SingleFlightCacheTests
         Task<int> Load(string key, int state, CancellationToken ct) => Task.FromResult(Interlocked.Increment(ref loads));
 
         await cache.GetOrLoadAsync("k", 0, Load, default);
-        _time.Advance(TimeSpan.FromSeconds(59));
+        _time.AdvanceStopwatch(TimeSpan.FromSeconds(59));
         Assert.Equal(1, await cache.GetOrLoadAsync("k", 0, Load, default));
-        _time.Advance(TimeSpan.FromSeconds(1));
+        _time.AdvanceStopwatch(TimeSpan.FromSeconds(1));
 
         Assert.False(cache.TryGet("k", out _));
         Assert.Equal(2, await cache.GetOrLoadAsync("k", 0, Load, default));
@@ -87,24 +88,9 @@ public sealed class SingleFlightCacheTests
             await cache.GetOrLoadAsync(i, 0, (key, _, _) => Task.FromResult(key), default);
         }
 
-        _time.Advance(TimeSpan.FromMinutes(2));
+        _time.AdvanceStopwatch(TimeSpan.FromMinutes(2));
         await cache.GetOrLoadAsync(-1, 0, (key, _, _) => Task.FromResult(key), default);
 
         Assert.Equal(1, cache.Count);
     }
-}
-
-/// <summary>A clock that moves only when told to.</summary>
-internal sealed class ManualTimeProvider : TimeProvider
-{
-    private long _ticks = TimeSpan.FromDays(1).Ticks;
-    private readonly DateTimeOffset _start = new(2026, 1, 1, 0, 0, 0, TimeSpan.Zero);
-
-    public override long TimestampFrequency => TimeSpan.TicksPerSecond;
-
-    public override long GetTimestamp() => Interlocked.Read(ref _ticks);
-
-    public override DateTimeOffset GetUtcNow() => _start + TimeSpan.FromTicks(Interlocked.Read(ref _ticks));
-
-    public void Advance(TimeSpan by) => Interlocked.Add(ref _ticks, by.Ticks);
 }

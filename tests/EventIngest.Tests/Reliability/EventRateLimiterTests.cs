@@ -1,11 +1,12 @@
 using EventIngest.Ingest;
+using EventIngest.Tests.Infrastructure;
 using Microsoft.Extensions.Options;
 
 namespace EventIngest.Tests.Reliability;
 
 public sealed class EventRateLimiterTests
 {
-    private readonly SteppedClock _clock = new();
+    private readonly ShiftedTime _clock = new ShiftedTime { StopwatchStopped = true };
 
     [Fact]
     public void OffByDefaultAdmitsEverything()
@@ -26,7 +27,7 @@ public sealed class EventRateLimiterTests
         Assert.False(limiter.TryAdmit("key", out var retryAfter));
         Assert.Equal(1, retryAfter);
 
-        _clock.Advance(TimeSpan.FromMilliseconds(100));
+        _clock.AdvanceStopwatch(TimeSpan.FromMilliseconds(100));
         Assert.True(limiter.TryAdmit("key", out _));
         Assert.False(limiter.TryAdmit("key", out _));
     }
@@ -51,10 +52,10 @@ public sealed class EventRateLimiterTests
 
         Assert.False(limiter.TryAdmit("key", out var retryAfter));
         Assert.Equal(50, retryAfter); // 4,900 events of debt plus one token, at 100 per second
-        _clock.Advance(TimeSpan.FromSeconds(49));
+        _clock.AdvanceStopwatch(TimeSpan.FromSeconds(49));
         Assert.False(limiter.TryAdmit("key", out retryAfter));
         Assert.Equal(1, retryAfter);
-        _clock.Advance(TimeSpan.FromSeconds(1));
+        _clock.AdvanceStopwatch(TimeSpan.FromSeconds(1));
         Assert.True(limiter.TryAdmit("key", out _));
     }
 
@@ -65,7 +66,7 @@ public sealed class EventRateLimiterTests
         for (var i = 0; i < 1_000; i++) Assert.True(limiter.TryAdmit("key-" + i, out _));
         Assert.Equal(1_000, limiter.TrackedKeys);
 
-        _clock.Advance(TimeSpan.FromSeconds(2));
+        _clock.AdvanceStopwatch(TimeSpan.FromSeconds(2));
         Assert.True(limiter.TryAdmit("another", out _));
 
         Assert.Equal(1, limiter.TrackedKeys);
@@ -97,13 +98,4 @@ public sealed class EventRateLimiterTests
 
     private EventRateLimiter Create(double rate, int burst, int maxKeys = 10_000) =>
         new(Options.Create(new RateLimitOptions { EventsPerSecond = rate, Burst = burst, MaxKeys = maxKeys }), _clock);
-
-    /// <summary>A monotonic clock that moves only when told to.</summary>
-    private sealed class SteppedClock : TimeProvider
-    {
-        private long _ticks = 1_000_000;
-        public override long TimestampFrequency => TimeSpan.TicksPerSecond;
-        public override long GetTimestamp() => Interlocked.Read(ref _ticks);
-        public void Advance(TimeSpan by) => Interlocked.Add(ref _ticks, by.Ticks);
-    }
 }
