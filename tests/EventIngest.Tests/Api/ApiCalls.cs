@@ -33,23 +33,18 @@ internal static class ApiCalls
         return (await TestHost.JsonAsync(response)).GetProperty("ids").EnumerateArray().Select(e => e.GetString()!).ToList();
     }
 
-    /// <summary>Follows next_cursor (from <paramref name="cursor"/>, if given) to the end; returns every page's events in order and the number of pages.</summary>
-    public static async Task<(List<JsonElement> Events, int Pages)> ListAllAsync(this TestHost host, string query, string? key = null, string? environment = null, Func<Task>? betweenPages = null, string? cursor = null)
+    /// <summary>Follows next_cursor of a list route (<c>v1/events</c> unless <paramref name="path"/> says another) from
+    /// <paramref name="cursor"/>, if given, to the end; returns every page's items in order and the number of pages.</summary>
+    public static async Task<(List<JsonElement> Events, int Pages)> ListAllAsync(this TestHost host, string query, string? key = null, string? environment = null,
+        Func<Task>? betweenPages = null, string? cursor = null, string path = "v1/events")
     {
-        var events = new List<JsonElement>();
-        var pages = 0;
-        do
+        var (events, pages) = await Paging.AllAsync<JsonElement>(async next =>
         {
-            var path = "v1/events?" + query + (cursor is null ? "" : "&cursor=" + Uri.EscapeDataString(cursor));
-            var (status, body) = await host.GetAsync(path, key, environment);
+            var (status, body) = await host.GetAsync(path + "?" + query + (next is null ? "" : "&cursor=" + Uri.EscapeDataString(next)), key, environment);
             Assert.True(status == HttpStatusCode.OK, body.ToString());
-            events.AddRange(body.GetProperty("data").EnumerateArray());
-            var next = body.GetProperty("metadata").GetProperty("next_cursor");
-            cursor = next.ValueKind == JsonValueKind.Null ? null : next.GetString();
-            pages++;
-            if (betweenPages is not null) await betweenPages();
-        }
-        while (cursor is not null);
+            var nextCursor = body.GetProperty("metadata").GetProperty("next_cursor");
+            return (body.GetProperty("data").EnumerateArray(), nextCursor.ValueKind == JsonValueKind.Null ? null : nextCursor.GetString());
+        }, cursor, betweenPages);
         return (events, pages);
     }
 

@@ -26,17 +26,8 @@ public sealed class ScheduledEventsApiTests(AzuriteFixture azurite)
         for (var i = 0; i < 5; i++) ids.Add(await ScheduleAsync(host, Now + 3_600_000 + i * 60_000));
         await host.SendAsync("""{"name":"app/now"}""");
 
-        var seen = new List<string>();
-        string? cursor = null;
-        do
-        {
-            var page = await TestHost.JsonAsync(await host.Client.GetAsync("v1/scheduled?limit=2" + (cursor is null ? "" : "&cursor=" + cursor)));
-            seen.AddRange(page.GetProperty("data").EnumerateArray().Select(e => e.GetProperty("internal_id").GetString()!));
-            var next = page.GetProperty("metadata").GetProperty("next_cursor");
-            cursor = next.ValueKind == System.Text.Json.JsonValueKind.Null ? null : next.GetString();
-        }
-        while (cursor is not null);
-        Assert.Equal(ids, seen);
+        var (listed, _) = await host.ListAllAsync("limit=2", path: "v1/scheduled");
+        Assert.Equal(ids, listed.InternalIds());
 
         var early = await TestHost.JsonAsync(await host.Client.GetAsync($"v1/scheduled?due_before={Now + 3_600_000 + 90_000}"));
         Assert.Equal(2, early.GetProperty("data").GetArrayLength());

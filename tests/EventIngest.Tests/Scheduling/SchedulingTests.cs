@@ -199,15 +199,11 @@ public sealed class SchedulingTests(AzuriteFixture azurite)
         for (var i = 0; i < 7; i++) ids.Add((await ScheduleAsync(host, baseTs + (6 - i) * 86_400_000L)).Id); // later first
         var scheduler = host.Services.GetRequiredService<Scheduler>();
 
-        var seen = new List<string>();
-        string? cursor = null;
-        do
+        var (seen, _) = await Paging.AllAsync(async cursor =>
         {
             var (items, next) = await scheduler.ListPendingAsync("dev", null, 3, cursor, default);
-            seen.AddRange(items.Select(ScheduleIndex.InternalIdOf));
-            cursor = next;
-        }
-        while (cursor is not null);
+            return (items.Select(ScheduleIndex.InternalIdOf), next);
+        });
         ids.Reverse();
         Assert.Equal(ids, seen);
 
