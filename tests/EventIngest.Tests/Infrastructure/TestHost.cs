@@ -88,7 +88,8 @@ public sealed class TestHost : IAsyncDisposable
     public static async Task<JsonElement> JsonAsync(HttpResponseMessage response) =>
         JsonDocument.Parse(await response.Content.ReadAsStringAsync()).RootElement;
 
-    /// <summary>Every visible message on a queue, decoded. They stay invisible for ten minutes afterwards.</summary>
+    /// <summary>Every visible message on a queue, decoded. They stay invisible for ten minutes afterwards. A queue
+    /// that does not exist has none: to assert that nothing was stored, use StoredState.</summary>
     public async Task<List<JsonElement>> ReceiveAllAsync(string? queue = null)
     {
         var client = Storage.Queue(queue ?? DefaultQueue);
@@ -116,6 +117,7 @@ public sealed class TestHost : IAsyncDisposable
         }
     }
 
+    /// <summary>The messages on a queue, invisible ones included; 0 for a queue that does not exist.</summary>
     public async Task<int> CountMessagesAsync(string? queue = null)
     {
         var client = Storage.Queue(queue ?? DefaultQueue);
@@ -123,6 +125,7 @@ public sealed class TestHost : IAsyncDisposable
         return (await client.GetPropertiesAsync()).Value.ApproximateMessagesCount;
     }
 
+    /// <summary>The rows of a table; none for a table that does not exist.</summary>
     public async Task<List<TableEntity>> RowsAsync(TableClient table)
     {
         if (table.Name == Storage.Outbox.Name)

@@ -53,11 +53,12 @@ public sealed class BodyLimitTests(AzuriteFixture azurite)
     public async Task ABodyBrokenOffMidReadIs400InTheEnvelope()
     {
         await using var host = await TestHost.StartAsync(azurite.ConnectionString, azurite.NewStorageNamePrefix());
+        await StoredState.CreateAsync(host);
         var (status, json) = await BrokenChunkedPostAsync(host, "POST", "/e/k", """[{"name":"app/x"}""");
         Assert.Equal(400, status);
         Assert.Equal(400, json.GetProperty("status").GetInt32());
         Assert.Contains("body", json.GetProperty("error").GetString(), StringComparison.OrdinalIgnoreCase);
-        Assert.Equal(0, await host.CountMessagesAsync());
+        await StoredState.AssertNothingStoredAsync(host);
     }
 
     [Fact]
