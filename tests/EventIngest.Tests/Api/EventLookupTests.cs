@@ -175,7 +175,7 @@ public sealed class EventLookupTests(AzuriteFixture azurite) : IAsyncLifetime
         var jobs = host.Services.GetRequiredService<Jobs>();
         Assert.Equal(1, await jobs.ReleaseParkedAsync(default));
         await jobs.ReleaseDueAsync(TimeSpan.Zero, TimeSpan.FromMilliseconds(100), default);
-        Assert.Equal(1, await host.WaitForMessagesAsync(1, TimeSpan.FromSeconds(30)));
+        Assert.Equal(1, await host.WaitForMessagesAsync(1));
         var message = Assert.Single(await host.ReceiveAllAsync());
         var e = (await host.GetAsync($"v1/events/{id}")).Body.GetProperty("data");
 

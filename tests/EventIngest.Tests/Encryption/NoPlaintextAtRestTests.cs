@@ -92,12 +92,12 @@ public sealed class NoPlaintextAtRestTests(AzuriteFixture azurite)
 
     /// <summary>Every message of every queue under the prefix, visible or not. A peek shows only visible
     /// messages (32 at most), and a scheduled event's due marker is invisible until its due time: each queue
-    /// is received from until as many messages have been read as it holds, waiting (30 s at most) for
-    /// invisible ones to appear. A received message stays invisible for ten minutes, so each is read once.</summary>
+    /// is received from until as many messages have been read as it holds, waiting (<see cref="Waits.Generous"/>
+    /// at most) for invisible ones to appear. A received message stays invisible for ten minutes, so each is read once.</summary>
     private static async Task<List<(string Queue, string Text)>> ReadEveryMessageAsync(QueueServiceClient queues, string prefix)
     {
         var read = new Dictionary<string, Dictionary<string, string>>(StringComparer.Ordinal);
-        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
+        var deadline = DateTime.UtcNow + Waits.Generous;
         while (true)
         {
             var unread = new List<string>();
@@ -116,7 +116,7 @@ public sealed class NoPlaintextAtRestTests(AzuriteFixture azurite)
                 if (seen.Count < held) unread.Add($"{queue.Name}: {seen.Count} of {held} read");
             }
             if (unread.Count == 0) return [.. read.SelectMany(q => q.Value.Values.Select(text => (q.Key, text)))];
-            Assert.True(DateTime.UtcNow < deadline, "messages still invisible after 30 s: " + string.Join("; ", unread));
+            Assert.True(DateTime.UtcNow < deadline, $"messages still invisible after {Waits.Generous.TotalSeconds} s: " + string.Join("; ", unread));
             await Task.Delay(200);
         }
     }
