@@ -2,7 +2,6 @@ using System.Collections.Concurrent;
 using System.Net;
 using System.Net.Http.Headers;
 using System.Security.Cryptography;
-using System.Text;
 using Azure.Core.Cryptography;
 using Azure.Core.Pipeline;
 using EventIngest.Encryption;
@@ -12,6 +11,7 @@ using EventIngest.Tests.Encryption;
 using EventIngest.Tests.Infrastructure;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
+using static EventIngest.Tests.Infrastructure.KeyHashes;
 
 namespace EventIngest.Tests.Reliability;
 
@@ -149,6 +149,4 @@ public sealed class SecretsInLogsTests(AzuriteFixture azurite)
         request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", signingKey);
         return host.Client.SendAsync(request);
     }
-
-    private static string Hash(string key) => Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(key)));
 }
