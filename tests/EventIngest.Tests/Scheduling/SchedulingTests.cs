@@ -83,9 +83,9 @@ public sealed class SchedulingTests(AzuriteFixture azurite)
         time.Offset = TimeSpan.FromMilliseconds(due - Now - 1500); // 1.5 s before due: within the one-minute horizon
         var scheduler = host.Services.GetRequiredService<Scheduler>();
         // Passes racing over the same parked rows may each send a due marker; only one release sends the event.
-        var moved = await Task.WhenAll(Enumerable.Range(0, 4).Select(_ => Task.Run(() => scheduler.ReleaseParkedAsync(default))));
+        var moved = await Task.WhenAll(Enumerable.Range(0, 4).Select(_ => Task.Run(() => scheduler.ReleaseParkedAsync(TimeSpan.MaxValue, default))));
         Assert.True(moved.Sum() >= count, $"{moved.Sum()} moved");
-        Assert.Equal(0, await scheduler.ReleaseParkedAsync(default));
+        Assert.Equal(0, await scheduler.ReleaseParkedAsync(TimeSpan.MaxValue, default));
         var rows = await host.RowsAsync(host.Storage.Schedule);
         Assert.DoesNotContain(rows, r => r.PartitionKey.StartsWith(ScheduleIndex.ParkedPrefix, StringComparison.Ordinal));
 
@@ -108,11 +108,11 @@ public sealed class SchedulingTests(AzuriteFixture azurite)
 
         time.Offset = TimeSpan.FromMilliseconds(due - Now - 1500);
         var scheduler = host.Services.GetRequiredService<Scheduler>();
-        Assert.Equal(1, await scheduler.ReleaseParkedAsync(default));
+        Assert.Equal(1, await scheduler.ReleaseParkedAsync(TimeSpan.MaxValue, default));
         // The state a crash between "marker sent" and "parked row deleted" leaves behind: the next
         // pass sends a second marker for the same due time, and the event still goes out once.
         await host.Storage.Schedule.UpsertEntityAsync(new TableEntity(parked.PartitionKey, parked.RowKey) { ["Due"] = due });
-        Assert.Equal(1, await scheduler.ReleaseParkedAsync(default));
+        Assert.Equal(1, await scheduler.ReleaseParkedAsync(TimeSpan.MaxValue, default));
         Assert.Equal(0, await host.DueMarkersSettledAsync()); // both markers handled
         var message = Assert.Single(await host.ReceiveAtLeastAsync(1));
         Assert.Equal(id, message.GetProperty("internal_id").GetString());
@@ -142,7 +142,7 @@ public sealed class SchedulingTests(AzuriteFixture azurite)
         var scheduler = host.Services.GetRequiredService<Scheduler>();
         Assert.Equal(ScheduleChange.Done, await scheduler.CancelAsync("dev", id, default));
         time.Offset = TimeSpan.FromSeconds(90);
-        Assert.Equal(0, await scheduler.ReleaseParkedAsync(default));
+        Assert.Equal(0, await scheduler.ReleaseParkedAsync(TimeSpan.MaxValue, default));
         Assert.Equal(0, await host.CountMessagesAsync());
     }
 
