@@ -15,9 +15,14 @@ public sealed class SchedulingTests(AzuriteFixture azurite)
     // A long storage timeout: on a loaded machine a send that times out and is retried by the
     // SDK after it had landed would be a second message, which this suite must not mistake for
     // the release path sending twice.
-    private Task<TestHost> StartAsync(ShiftedTime? time = null, string horizon = "6.00:00:00") =>
+    private Task<TestHost> StartAsync(ShiftedTime? time = null, string horizon = "6.00:00:00", string repairAfter = "00:02:00") =>
         TestHost.StartAsync(azurite.ConnectionString, azurite.NewStorageNamePrefix(),
-            new Dictionary<string, string?> { ["EventIngest:Scheduling:Horizon"] = horizon, ["EventIngest:Storage:OperationTimeout"] = "00:01:00" },
+            new Dictionary<string, string?>
+            {
+                ["EventIngest:Scheduling:Horizon"] = horizon,
+                ["EventIngest:Storage:OperationTimeout"] = "00:01:00",
+                ["EventIngest:Repair:RepairAfter"] = repairAfter,
+            },
             time is null ? null : s => s.AddSingleton<TimeProvider>(time));
 
     private static async Task<(string Id, long Due)> ScheduleAsync(TestHost host, long ts, string name = "app/later")
@@ -102,7 +107,9 @@ public sealed class SchedulingTests(AzuriteFixture azurite)
     public async Task ReleaseInterruptedBeforeRemovingTheParkedRowDoesNotSendTwice()
     {
         var time = new ShiftedTime();
-        await using var host = await StartAsync(time, horizon: "00:01:00");
+        // The two markers come due together; the one that meets the other's release waits out its
+        // lease (half of RepairAfter) before it is found stale.
+        await using var host = await StartAsync(time, horizon: "00:01:00", repairAfter: "00:00:20");
         var (id, due) = await ScheduleAsync(host, Now + 120_000);
         var parked = (await host.RowsAsync(host.Storage.Schedule)).Single(r => r.PartitionKey.StartsWith(ScheduleIndex.ParkedPrefix, StringComparison.Ordinal));
 
