@@ -27,7 +27,7 @@ internal sealed class BenchHost : IAsyncDisposable
     public IServiceProvider Services => _app.Services;
     public StorageAccount Storage => Services.GetRequiredService<StorageAccount>();
 
-    public static async Task<BenchHost> StartAsync(Dictionary<string, string?>? settings = null)
+    public static async Task<BenchHost> StartAsync(Dictionary<string, string?>? settings = null, Action<IServiceCollection>? services = null)
     {
         var azurite = await AzuriteProcess.StartAsync();
         var config = new Dictionary<string, string?>
@@ -36,7 +36,11 @@ internal sealed class BenchHost : IAsyncDisposable
             ["Logging:LogLevel:Default"] = "Warning",
         };
         foreach (var (k, v) in settings ?? []) config[k] = v;
-        var app = await LocalHost.BuildAsync(["--urls", "http://127.0.0.1:0"], b => b.Configuration.AddInMemoryCollection(config));
+        var app = await LocalHost.BuildAsync(["--urls", "http://127.0.0.1:0"], b =>
+        {
+            b.Configuration.AddInMemoryCollection(config);
+            services?.Invoke(b.Services);
+        });
         await app.StartAsync();
         var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
         return new BenchHost(azurite, app, new Uri(address));

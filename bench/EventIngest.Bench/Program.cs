@@ -7,6 +7,9 @@ switch (command)
     case "release":
         await ReleaseBench.RunAsync(args.Length > 1 ? int.Parse(args[1], System.Globalization.CultureInfo.InvariantCulture) : 10_000);
         break;
+    case "parked":
+        await ParkedReleaseBench.RunAsync(args.Length > 1 ? int.Parse(args[1], System.Globalization.CultureInfo.InvariantCulture) : 100_000);
+        break;
     case "cost":
         await CostBench.RunAsync();
         break;
@@ -40,6 +43,8 @@ switch (command)
         Console.WriteLine("""
             EventIngest benchmarks (figures and commands are recorded in docs/benchmarks.md)
               release [count]   scheduled release on the local host: throughput and due → visible latency
+              parked [count]    one release pass over count (100,000) events parked for the same minute: events/s,
+                                against as many plain queue sends on the same Azurite
               cost              storage requests per accepted event, by request shape
               inproc [--quick]  CPU time and allocations per event (parse, seal user, build message) vs JsonDocument.Parse;
                                 --quick: only the interleaved in-process check, without BenchmarkDotNet

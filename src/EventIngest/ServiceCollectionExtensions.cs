@@ -39,6 +39,7 @@ public static class ServiceCollectionExtensions
                 "EventIngest:Routing: every route needs a Pattern and a valid queue name (3-63 lower-case letters, digits and single hyphens).");
         services.AddOptions<RepairOptions>().BindConfiguration(RepairOptions.Section).ValidateDataAnnotations().ValidateOnStart();
         services.AddOptions<SchedulingOptions>().BindConfiguration(SchedulingOptions.Section).ValidateDataAnnotations().ValidateOnStart();
+        services.AddOptions<JobOptions>().BindConfiguration(JobOptions.Section).ValidateDataAnnotations().ValidateOnStart();
 
         services.TryAddSingleton(TimeProvider.System);
         services.AddSingleton<StorageRequestCounter>();

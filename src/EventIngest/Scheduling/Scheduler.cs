@@ -84,16 +84,17 @@ public sealed class Scheduler(StorageAccount storage, EventQueue queue, IOptions
     /// <summary>The release job for parked events: those now within the horizon get their due
     /// marker; the parked row goes. A page of rows at a time: the markers are sent in parallel, the
     /// index rows and the parked rows are changed in transactions of up to 100, so the release
-    /// keeps pace with the queue rather than with round trips. With nothing to move it costs one
-    /// query.</summary>
-    public async Task<int> ReleaseParkedAsync(CancellationToken ct)
+    /// keeps pace with the queue rather than with round trips. Stops after the page during which
+    /// <paramref name="budget"/> passed. With nothing to move it costs one query.</summary>
+    public async Task<int> ReleaseParkedAsync(TimeSpan budget, CancellationToken ct, int pageSize = ReleasePage)
     {
         await storage.EnsureCreatedAsync(ct);
+        var started = time.GetTimestamp();
         var limit = Now + (long)_horizon.TotalMilliseconds;
         var filter = TableClient.CreateQueryFilter(
             $"PartitionKey ge {ScheduleIndex.ParkedPrefix} and PartitionKey le {ScheduleIndex.ParkedPrefix + ScheduleIndex.Day(limit)} and Due le {limit}");
         var moved = 0;
-        await foreach (var page in storage.Schedule.QueryAsync<TableEntity>(filter, maxPerPage: ReleasePage, cancellationToken: ct).AsPages())
+        await foreach (var page in storage.Schedule.QueryAsync<TableEntity>(filter, maxPerPage: pageSize, cancellationToken: ct).AsPages())
         {
             var rows = page.Values.Select(parked =>
             {
@@ -114,6 +115,8 @@ public sealed class Scheduler(StorageAccount storage, EventQueue queue, IOptions
                 TableTransactionActionType.UpdateMerge, ct);
             await ChangeInTransactionsAsync(rows.Select(r => new TableEntity(r.Row.PartitionKey, r.Row.RowKey)), TableTransactionActionType.Delete, ct);
             moved += rows.Count;
+            // Past the budget, the rows not reached wait for the next run (released rows are gone).
+            if (time.GetElapsedTime(started) >= budget) break;
         }
         return moved;
     }

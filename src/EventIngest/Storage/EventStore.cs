@@ -335,23 +335,51 @@ public sealed class EventStore(StorageAccount storage, IOptions<IngestOptions> i
         });
     }
 
-    /// <summary>Deletes claims older than the idempotency window (Table Storage has no TTL).</summary>
-    public async Task<int> DeleteExpiredClaimsAsync(CancellationToken ct)
+    /// <summary>The partition of the cleanup's checkpoints, one row per claim partition; no claim
+    /// partition starts with '~'.</summary>
+    public const string CleanupCheckpoints = "~cleanup";
+
+    /// <summary>
+    /// Deletes claims older than the idempotency window (Table Storage has no TTL). The 16 claim
+    /// partitions are scanned side by side; each scan goes on from where the last run stopped (a
+    /// checkpoint row per partition: the continuation of its query), pages until
+    /// <paramref name="budget"/> has passed, and starts over once it reaches the partition's end. A
+    /// backlog larger than one run is therefore worked off over several runs, every partition alike.
+    /// </summary>
+    public async Task<int> DeleteExpiredClaimsAsync(TimeSpan budget, CancellationToken ct, int pageSize = 1000)
     {
+        await storage.EnsureCreatedAsync(ct);
         var cutoff = time.GetUtcNow().ToUnixTimeMilliseconds() - (long)_window.TotalMilliseconds;
+        var started = time.GetTimestamp();
         var deleted = 0;
-        var filter = TableClient.CreateQueryFilter($"CreatedAt lt {cutoff}");
-        var batch = new List<TableEntity>(MaxTransactionActions);
-        await foreach (var claim in storage.Idempotency.QueryAsync<TableEntity>(filter, maxPerPage: 1000, select: ["PartitionKey", "RowKey"], cancellationToken: ct))
+        await Parallel.ForEachAsync(Enumerable.Range(0, 16), new ParallelOptions { MaxDegreeOfParallelism = 4, CancellationToken = ct }, async (p, token) =>
         {
-            if (batch.Count > 0 && (batch.Count == MaxTransactionActions || batch[0].PartitionKey != claim.PartitionKey))
+            var partition = p.ToString("x", CultureInfo.InvariantCulture);
+            var checkpoint = await storage.Idempotency.GetEntityIfExistsAsync<TableEntity>(CleanupCheckpoints, partition, cancellationToken: token);
+            var resumeAt = checkpoint.HasValue ? checkpoint.Value!.GetString("Continuation") : null;
+            var checkpointed = resumeAt is not null;
+            var filter = TableClient.CreateQueryFilter($"PartitionKey eq {partition} and CreatedAt lt {cutoff}");
+            string? stoppedAt = null; // null once the scan reached the partition's end: the next run starts over
+            var pages = storage.Idempotency.QueryAsync<TableEntity>(filter, maxPerPage: pageSize, select: ["PartitionKey", "RowKey"], cancellationToken: token);
+            await foreach (var page in pages.AsPages(resumeAt))
             {
-                deleted += await DeleteClaimsAsync(batch, ct);
-                batch.Clear();
+                var done = await Task.WhenAll(page.Values.Chunk(MaxTransactionActions).Select(chunk => DeleteClaimsAsync([.. chunk], token)));
+                Interlocked.Add(ref deleted, done.Sum());
+                if (page.ContinuationToken is not null && time.GetElapsedTime(started) >= budget)
+                {
+                    stoppedAt = page.ContinuationToken;
+                    break;
+                }
             }
-            batch.Add(claim);
-        }
-        if (batch.Count > 0) deleted += await DeleteClaimsAsync(batch, ct);
+            if (stoppedAt is not null)
+            {
+                await storage.Idempotency.UpsertEntityAsync(new TableEntity(CleanupCheckpoints, partition) { ["Continuation"] = stoppedAt }, TableUpdateMode.Replace, token);
+            }
+            else if (checkpointed)
+            {
+                await storage.Idempotency.DeleteEntityAsync(CleanupCheckpoints, partition, ETag.All, token);
+            }
+        });
         return deleted;
     }
 

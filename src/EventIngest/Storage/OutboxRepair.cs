@@ -23,9 +23,10 @@ public sealed class OutboxRepair(StorageAccount storage, EventStore store, Event
     private const int ChunkSize = 16;
     private readonly TimeSpan _after = options.Value.RepairAfter;
 
-    public async Task<int> RunOnceAsync(CancellationToken ct)
+    public async Task<int> RunOnceAsync(TimeSpan budget, CancellationToken ct)
     {
         await storage.EnsureCreatedAsync(ct);
+        var started = time.GetTimestamp();
         var now = time.GetUtcNow().ToUnixTimeMilliseconds();
         // Partitions are minutes: every one up to the minute of the cutoff, rows created before it.
         var cutoff = now - (long)_after.TotalMilliseconds;
@@ -33,6 +34,8 @@ public sealed class OutboxRepair(StorageAccount storage, EventStore store, Event
         var repaired = 0;
         await foreach (var row in storage.Outbox.QueryAsync<TableEntity>(TableClient.CreateQueryFilter($"PartitionKey lt {lastPartition} and Created lt {cutoff}"), maxPerPage: 100, cancellationToken: ct))
         {
+            // Past the budget, the rows not taken wait for the next run (they are their own checkpoint).
+            if (time.GetElapsedTime(started) >= budget) break;
             if (!await TakeAsync(row, ct)) continue;
             repaired += await RepairAsync(row, ct);
         }

@@ -46,6 +46,9 @@ public sealed class TestHost : IAsyncDisposable
             ["EventIngest:Storage:Prefix"] = prefix,
             // Generous: a loaded machine makes storage slow, and a test that is not about timeouts must not fail on one.
             ["EventIngest:Storage:OperationTimeout"] = "00:00:30",
+            // A request gives up (503) after half of RepairAfter: two minutes let a large batch finish
+            // on a loaded machine. Tests that step past it shift their clock by three.
+            ["EventIngest:Repair:RepairAfter"] = "00:02:00",
             ["EventIngest:Routing:DefaultQueue"] = prefix + "events",
             ["EventIngest:Local:RepairInterval"] = "01:00:00",
             ["EventIngest:Local:CleanupInterval"] = "01:00:00",

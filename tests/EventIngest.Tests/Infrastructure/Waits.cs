@@ -23,8 +23,10 @@ public static class Waits
 
     /// <summary>Waits until the host's due queue holds no marker, visible or not: every scheduled
     /// event placed so far has been released or found stale. Returns the markers left.</summary>
+    /// A marker that met another release holding its event waits out that release's lease (half of
+    /// RepairAfter) before it is found stale, hence the longer default deadline.
     public static Task<int> DueMarkersSettledAsync(this TestHost host, TimeSpan? deadline = null) =>
-        UntilAsync(() => host.CountMessagesAsync(host.Storage.DueQueueName), left => left == 0, deadline);
+        UntilAsync(() => host.CountMessagesAsync(host.Storage.DueQueueName), left => left == 0, deadline ?? TimeSpan.FromMinutes(3));
 
     /// <summary>Receives from a queue until at least <paramref name="count"/> messages have come
     /// (each is then invisible for ten minutes) or the deadline passes; returns what came.</summary>

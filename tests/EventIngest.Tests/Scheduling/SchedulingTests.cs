@@ -15,9 +15,14 @@ public sealed class SchedulingTests(AzuriteFixture azurite)
     // A long storage timeout: on a loaded machine a send that times out and is retried by the
     // SDK after it had landed would be a second message, which this suite must not mistake for
     // the release path sending twice.
-    private Task<TestHost> StartAsync(ShiftedTime? time = null, string horizon = "6.00:00:00") =>
+    private Task<TestHost> StartAsync(ShiftedTime? time = null, string horizon = "6.00:00:00", string repairAfter = "00:02:00") =>
         TestHost.StartAsync(azurite.ConnectionString, azurite.NewStorageNamePrefix(),
-            new Dictionary<string, string?> { ["EventIngest:Scheduling:Horizon"] = horizon, ["EventIngest:Storage:OperationTimeout"] = "00:01:00" },
+            new Dictionary<string, string?>
+            {
+                ["EventIngest:Scheduling:Horizon"] = horizon,
+                ["EventIngest:Storage:OperationTimeout"] = "00:01:00",
+                ["EventIngest:Repair:RepairAfter"] = repairAfter,
+            },
             time is null ? null : s => s.AddSingleton<TimeProvider>(time));
 
     private static async Task<(string Id, long Due)> ScheduleAsync(TestHost host, long ts, string name = "app/later")
@@ -83,9 +88,9 @@ public sealed class SchedulingTests(AzuriteFixture azurite)
         time.Offset = TimeSpan.FromMilliseconds(due - Now - 1500); // 1.5 s before due: within the one-minute horizon
         var scheduler = host.Services.GetRequiredService<Scheduler>();
         // Passes racing over the same parked rows may each send a due marker; only one release sends the event.
-        var moved = await Task.WhenAll(Enumerable.Range(0, 4).Select(_ => Task.Run(() => scheduler.ReleaseParkedAsync(default))));
+        var moved = await Task.WhenAll(Enumerable.Range(0, 4).Select(_ => Task.Run(() => scheduler.ReleaseParkedAsync(TimeSpan.MaxValue, default))));
         Assert.True(moved.Sum() >= count, $"{moved.Sum()} moved");
-        Assert.Equal(0, await scheduler.ReleaseParkedAsync(default));
+        Assert.Equal(0, await scheduler.ReleaseParkedAsync(TimeSpan.MaxValue, default));
         var rows = await host.RowsAsync(host.Storage.Schedule);
         Assert.DoesNotContain(rows, r => r.PartitionKey.StartsWith(ScheduleIndex.ParkedPrefix, StringComparison.Ordinal));
 
@@ -102,17 +107,19 @@ public sealed class SchedulingTests(AzuriteFixture azurite)
     public async Task ReleaseInterruptedBeforeRemovingTheParkedRowDoesNotSendTwice()
     {
         var time = new ShiftedTime();
-        await using var host = await StartAsync(time, horizon: "00:01:00");
+        // The two markers come due together; the one that meets the other's release waits out its
+        // lease (half of RepairAfter) before it is found stale.
+        await using var host = await StartAsync(time, horizon: "00:01:00", repairAfter: "00:00:20");
         var (id, due) = await ScheduleAsync(host, Now + 120_000);
         var parked = (await host.RowsAsync(host.Storage.Schedule)).Single(r => r.PartitionKey.StartsWith(ScheduleIndex.ParkedPrefix, StringComparison.Ordinal));
 
         time.Offset = TimeSpan.FromMilliseconds(due - Now - 1500);
         var scheduler = host.Services.GetRequiredService<Scheduler>();
-        Assert.Equal(1, await scheduler.ReleaseParkedAsync(default));
+        Assert.Equal(1, await scheduler.ReleaseParkedAsync(TimeSpan.MaxValue, default));
         // The state a crash between "marker sent" and "parked row deleted" leaves behind: the next
         // pass sends a second marker for the same due time, and the event still goes out once.
         await host.Storage.Schedule.UpsertEntityAsync(new TableEntity(parked.PartitionKey, parked.RowKey) { ["Due"] = due });
-        Assert.Equal(1, await scheduler.ReleaseParkedAsync(default));
+        Assert.Equal(1, await scheduler.ReleaseParkedAsync(TimeSpan.MaxValue, default));
         Assert.Equal(0, await host.DueMarkersSettledAsync()); // both markers handled
         var message = Assert.Single(await host.ReceiveAtLeastAsync(1));
         Assert.Equal(id, message.GetProperty("internal_id").GetString());
@@ -142,7 +149,7 @@ public sealed class SchedulingTests(AzuriteFixture azurite)
         var scheduler = host.Services.GetRequiredService<Scheduler>();
         Assert.Equal(ScheduleChange.Done, await scheduler.CancelAsync("dev", id, default));
         time.Offset = TimeSpan.FromSeconds(90);
-        Assert.Equal(0, await scheduler.ReleaseParkedAsync(default));
+        Assert.Equal(0, await scheduler.ReleaseParkedAsync(TimeSpan.MaxValue, default));
         Assert.Equal(0, await host.CountMessagesAsync());
     }
 

@@ -178,7 +178,8 @@ public sealed class OutboxTests(AzuriteFixture azurite)
     public async Task TheRepairTakesARowOverAsSoonAsItIsRepairAfterOld()
     {
         var time = new ShiftedTime();
-        await using var host = await TestHost.StartAsync(azurite.ConnectionString, azurite.NewStorageNamePrefix(), services: s => s.AddSingleton<TimeProvider>(time));
+        await using var host = await TestHost.StartAsync(azurite.ConnectionString, azurite.NewStorageNamePrefix(),
+            new Dictionary<string, string?> { ["EventIngest:Repair:RepairAfter"] = "00:01:00" }, s => s.AddSingleton<TimeProvider>(time));
         await host.Storage.EnsureCreatedAsync(default);
         var now = time.GetUtcNow().ToUnixTimeMilliseconds();
         var batch = Batch(now);

@@ -27,6 +27,7 @@ public sealed partial class TemplateAppSettingsTests(BicepTemplateFixture templa
         ["EventIngest:Encryption:KeyVaultTimeout"] = "the default fits Key Vault latency and retries.",
         ["EventIngest:Scheduling:Horizon"] = "the default keeps every queue delay under the 7-day cap.",
         ["EventIngest:Repair:RepairAfter"] = "the default suits the one-minute repair timer.",
+        ["EventIngest:Jobs:Budget"] = "the default (3 min) stays well under the Functions timeout of 5.",
         ["EventIngest:RateLimit:EventsPerSecond"] = "off by default: a per-instance limit needs the instance count to mean anything (docs/reliability.md).",
         ["EventIngest:RateLimit:Burst"] = "only matters once a rate is set.",
         ["EventIngest:RateLimit:MaxKeys"] = "the default bounds memory per instance.",
