@@ -94,6 +94,7 @@ public sealed class Scheduler(StorageAccount storage, EventQueue queue, IOptions
         var filter = TableClient.CreateQueryFilter(
             $"PartitionKey ge {ScheduleIndex.ParkedPrefix} and PartitionKey le {ScheduleIndex.ParkedPrefix + ScheduleIndex.Day(limit)} and Due le {limit}");
         var moved = 0;
+        Task finishing = Task.CompletedTask; // the previous page's deletes, overlapping this page's sends
         await foreach (var page in storage.Schedule.QueryAsync<TableEntity>(filter, maxPerPage: pageSize, cancellationToken: ct).AsPages())
         {
             var rows = page.Values.Select(parked =>
@@ -101,23 +102,27 @@ public sealed class Scheduler(StorageAccount storage, EventQueue queue, IOptions
                 var parts = parked.RowKey.Split('|');
                 return (Row: parked, Environment: parts[1], InternalId: parts[2], Due: parked.GetInt64("Due")!.Value);
             }).ToList();
-            // Markers first: a crash after them leaves parked rows that release again, and a second
-            // marker for the same due time releases nothing twice. A marker for a cancelled or
-            // rescheduled event is stale and releases nothing.
-            await queue.SendDelayedAsync([.. rows.Select(r => (storage.DueQueueName, DueMarker.Build(r.Environment, r.InternalId, r.Due), r.Due))], time, ct);
-            foreach (var r in rows) Expect(r.Due);
-            await ChangeInTransactionsAsync(
+            // The index rows say "queued" alongside the sends (a listing aid: if a send fails, the row
+            // is still parked and the next pass sends and marks it again).
+            var indexed = ChangeInTransactionsAsync(
                 rows.Select(r =>
                 {
                     var (pk, rk) = ScheduleIndex.KeyFor(r.Environment, r.Due, r.InternalId);
                     return new TableEntity(pk, rk) { ["State"] = ScheduleIndex.Queued };
                 }),
                 TableTransactionActionType.UpdateMerge, ct);
-            await ChangeInTransactionsAsync(rows.Select(r => new TableEntity(r.Row.PartitionKey, r.Row.RowKey)), TableTransactionActionType.Delete, ct);
+            // Markers before the parked rows go: a crash after them leaves parked rows that release
+            // again, and a second marker for the same due time releases nothing twice. A marker for a
+            // cancelled or rescheduled event is stale and releases nothing.
+            await queue.SendDelayedAsync([.. rows.Select(r => (storage.DueQueueName, DueMarker.Build(r.Environment, r.InternalId, r.Due), r.Due))], time, ct);
+            foreach (var r in rows) Expect(r.Due);
+            await finishing;
+            finishing = Task.WhenAll(indexed, ChangeInTransactionsAsync(rows.Select(r => new TableEntity(r.Row.PartitionKey, r.Row.RowKey)), TableTransactionActionType.Delete, ct));
             moved += rows.Count;
             // Past the budget, the rows not reached wait for the next run (released rows are gone).
             if (time.GetElapsedTime(started) >= budget) break;
         }
+        await finishing;
         return moved;
     }
 
