@@ -7,6 +7,9 @@ switch (command)
     case "release":
         await ReleaseBench.RunAsync(args.Length > 1 ? int.Parse(args[1], System.Globalization.CultureInfo.InvariantCulture) : 10_000);
         break;
+    case "capacity":
+        await CapacityBench.RunAsync();
+        break;
     case "parked":
         await ParkedReleaseBench.RunAsync(args.Length > 1 ? int.Parse(args[1], System.Globalization.CultureInfo.InvariantCulture) : 100_000);
         break;
@@ -45,6 +48,8 @@ switch (command)
               release [count]   scheduled release on the local host: throughput and due → visible latency
               parked [count]    one release pass over count (100,000) events parked for the same minute: events/s,
                                 against as many plain queue sends on the same Azurite
+              capacity          storage operations per event on each queue, table partition and the account, for
+                                representative loads, and the events/s at which each reaches its Azure target
               cost              storage requests per accepted event, by request shape
               inproc [--quick]  CPU time and allocations per event (parse, seal user, build message) vs JsonDocument.Parse;
                                 --quick: only the interleaved in-process check, without BenchmarkDotNet

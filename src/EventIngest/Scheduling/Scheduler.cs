@@ -83,7 +83,7 @@ public sealed class Scheduler(StorageAccount storage, EventQueue queue, IOptions
 
     /// <summary>The release job for parked events: those now within the horizon get their due
     /// marker; the parked row goes. A page of rows at a time: the markers are sent in parallel, the
-    /// index rows and the parked rows are changed in transactions of up to 100, so the release
+    /// index rows and the parked rows then change in transactions of up to 100, so the release
     /// keeps pace with the queue rather than with round trips. Stops after the page during which
     /// <paramref name="budget"/> passed. With nothing to move it costs one query.</summary>
     public async Task<int> ReleaseParkedAsync(TimeSpan budget, CancellationToken ct, int pageSize = ReleasePage)
@@ -94,7 +94,7 @@ public sealed class Scheduler(StorageAccount storage, EventQueue queue, IOptions
         var filter = TableClient.CreateQueryFilter(
             $"PartitionKey ge {ScheduleIndex.ParkedPrefix} and PartitionKey le {ScheduleIndex.ParkedPrefix + ScheduleIndex.Day(limit)} and Due le {limit}");
         var moved = 0;
-        Task finishing = Task.CompletedTask; // the previous page's deletes, overlapping this page's sends
+        Task finishing = Task.CompletedTask; // the previous page's table work, overlapping this page's sends
         await foreach (var page in storage.Schedule.QueryAsync<TableEntity>(filter, maxPerPage: pageSize, cancellationToken: ct).AsPages())
         {
             var rows = page.Values.Select(parked =>
@@ -102,22 +102,28 @@ public sealed class Scheduler(StorageAccount storage, EventQueue queue, IOptions
                 var parts = parked.RowKey.Split('|');
                 return (Row: parked, Environment: parts[1], InternalId: parts[2], Due: parked.GetInt64("Due")!.Value);
             }).ToList();
-            // The index rows say "queued" alongside the sends (a listing aid: if a send fails, the row
-            // is still parked and the next pass sends and marks it again).
-            var indexed = ChangeInTransactionsAsync(
-                rows.Select(r =>
-                {
-                    var (pk, rk) = ScheduleIndex.KeyFor(r.Environment, r.Due, r.InternalId);
-                    return new TableEntity(pk, rk) { ["State"] = ScheduleIndex.Queued };
-                }),
-                TableTransactionActionType.UpdateMerge, ct);
-            // Markers before the parked rows go: a crash after them leaves parked rows that release
-            // again, and a second marker for the same due time releases nothing twice. A marker for a
-            // cancelled or rescheduled event is stale and releases nothing.
-            await queue.SendDelayedAsync([.. rows.Select(r => (storage.DueQueueName, DueMarker.Build(r.Environment, r.InternalId, r.Due), r.Due))], time, ct);
+            // Markers first: a crash after them leaves parked rows that release again, and a second
+            // marker for the same due time releases nothing twice. A marker for a cancelled or
+            // rescheduled event is stale and releases nothing.
+            try
+            {
+                await queue.SendDelayedAsync([.. rows.Select(r => (storage.DueQueueName, DueMarker.Build(r.Environment, r.InternalId, r.Due), r.Due))], time, ct);
+            }
+            finally
+            {
+                await finishing; // never left running, whatever the sends did
+            }
             foreach (var r in rows) Expect(r.Due);
-            await finishing;
-            finishing = Task.WhenAll(indexed, ChangeInTransactionsAsync(rows.Select(r => new TableEntity(r.Row.PartitionKey, r.Row.RowKey)), TableTransactionActionType.Delete, ct));
+            // Then the index rows say "queued" and the parked rows go, while the next page's markers are sent.
+            finishing = Task.WhenAll(
+                ChangeInTransactionsAsync(
+                    rows.Select(r =>
+                    {
+                        var (pk, rk) = ScheduleIndex.KeyFor(r.Environment, r.Due, r.InternalId);
+                        return new TableEntity(pk, rk) { ["State"] = ScheduleIndex.Queued };
+                    }),
+                    TableTransactionActionType.UpdateMerge, ct),
+                ChangeInTransactionsAsync(rows.Select(r => new TableEntity(r.Row.PartitionKey, r.Row.RowKey)), TableTransactionActionType.Delete, ct));
             moved += rows.Count;
             // Past the budget, the rows not reached wait for the next run (released rows are gone).
             if (time.GetElapsedTime(started) >= budget) break;

@@ -341,10 +341,11 @@ public sealed class EventStore(StorageAccount storage, IOptions<IngestOptions> i
 
     /// <summary>
     /// Deletes claims older than the idempotency window (Table Storage has no TTL). The 16 claim
-    /// partitions are scanned side by side; each scan goes on from where the last run stopped (a
-    /// checkpoint row per partition: the continuation of its query), pages until
-    /// <paramref name="budget"/> has passed, and starts over once it reaches the partition's end. A
-    /// backlog larger than one run is therefore worked off over several runs, every partition alike.
+    /// partitions are scanned side by side, all at once; each scan goes on from where the last run
+    /// stopped (a checkpoint row per partition under <see cref="CleanupCheckpoints"/>: the
+    /// continuation of its query, noted after every page), pages until <paramref name="budget"/>
+    /// has passed, and starts over once it reaches the partition's end. A backlog larger than one
+    /// run is therefore worked off over several runs, every partition alike.
     /// </summary>
     public async Task<int> DeleteExpiredClaimsAsync(TimeSpan budget, CancellationToken ct, int pageSize = 1000)
     {
@@ -352,39 +353,37 @@ public sealed class EventStore(StorageAccount storage, IOptions<IngestOptions> i
         var cutoff = time.GetUtcNow().ToUnixTimeMilliseconds() - (long)_window.TotalMilliseconds;
         var started = time.GetTimestamp();
         var deleted = 0;
-        await Parallel.ForEachAsync(Enumerable.Range(0, 16), new ParallelOptions { MaxDegreeOfParallelism = 4, CancellationToken = ct }, async (p, token) =>
+        await Parallel.ForEachAsync(Enumerable.Range(0, 16), new ParallelOptions { MaxDegreeOfParallelism = 16, CancellationToken = ct }, async (p, token) =>
         {
             var partition = p.ToString("x", CultureInfo.InvariantCulture);
             var checkpoint = await storage.Idempotency.GetEntityIfExistsAsync<TableEntity>(CleanupCheckpoints, partition, cancellationToken: token);
             var resumeAt = checkpoint.HasValue ? checkpoint.Value!.GetString("Continuation") : null;
-            var checkpointed = resumeAt is not null;
+            var noted = resumeAt;
             var filter = TableClient.CreateQueryFilter($"PartitionKey eq {partition} and CreatedAt lt {cutoff}");
-            string? stoppedAt = null; // null once the scan reached the partition's end: the next run starts over
             var pages = storage.Idempotency.QueryAsync<TableEntity>(filter, maxPerPage: pageSize, select: ["PartitionKey", "RowKey"], cancellationToken: token);
             await foreach (var page in pages.AsPages(resumeAt))
             {
                 var done = await Task.WhenAll(page.Values.Chunk(MaxTransactionActions).Select(chunk => DeleteClaimsAsync([.. chunk], token)));
                 Interlocked.Add(ref deleted, done.Sum());
-                if (page.ContinuationToken is not null && time.GetElapsedTime(started) >= budget)
-                {
-                    stoppedAt = page.ContinuationToken;
-                    break;
-                }
+                if (page.ContinuationToken is null) break;
+                // Noted after every page, so a run that fails part-way keeps what it scanned.
+                await storage.Idempotency.UpsertEntityAsync(new TableEntity(CleanupCheckpoints, partition) { ["Continuation"] = page.ContinuationToken }, TableUpdateMode.Replace, token);
+                noted = page.ContinuationToken;
+                if (time.GetElapsedTime(started) >= budget) return;
             }
-            if (stoppedAt is not null)
-            {
-                await storage.Idempotency.UpsertEntityAsync(new TableEntity(CleanupCheckpoints, partition) { ["Continuation"] = stoppedAt }, TableUpdateMode.Replace, token);
-            }
-            else if (checkpointed)
-            {
-                await storage.Idempotency.DeleteEntityAsync(CleanupCheckpoints, partition, ETag.All, token);
-            }
+            // The partition's end: the next run starts over.
+            if (noted is not null) await storage.Idempotency.DeleteEntityAsync(CleanupCheckpoints, partition, ETag.All, token);
         });
         return deleted;
     }
 
+    /// <summary>Deletes expired claims in one transaction; if one was renewed or removed meanwhile,
+    /// the others one by one. Each delete is conditional on the claim read, so a claim renewed after
+    /// the window is never removed.</summary>
     private async Task<int> DeleteClaimsAsync(List<TableEntity> claims, CancellationToken ct)
     {
+        claims.RemoveAll(c => c.ETag == default); // an unconditional delete could remove a renewed claim
+        if (claims.Count == 0) return 0;
         try
         {
             await storage.Idempotency.SubmitTransactionAsync(claims.Select(c => new TableTransactionAction(TableTransactionActionType.Delete, c, c.ETag)), ct);
@@ -392,8 +391,20 @@ public sealed class EventStore(StorageAccount storage, IOptions<IngestOptions> i
         }
         catch (TableTransactionFailedException)
         {
-            // A claim was replaced or removed meanwhile; the next run takes what is still expired.
-            return 0;
+            var deleted = 0;
+            foreach (var claim in claims)
+            {
+                try
+                {
+                    await storage.Idempotency.DeleteEntityAsync(claim.PartitionKey, claim.RowKey, claim.ETag, ct);
+                    deleted++;
+                }
+                catch (RequestFailedException ex) when (ex.Status is 404 or 412)
+                {
+                    // Renewed or removed meanwhile.
+                }
+            }
+            return deleted;
         }
     }
 

@@ -51,7 +51,8 @@ public sealed class Outbox(StorageAccount storage, TimeProvider time, ILogger<Ou
 
     // The instance's monotonic clock in milliseconds (a fake one in tests: how long a row waited is
     // not left to the speed of the machine).
-    private long Millis => time.GetTimestamp() / (time.TimestampFrequency / 1000);
+    private readonly long _origin = time.GetTimestamp();
+    private long Millis => (long)time.GetElapsedTime(_origin).TotalMilliseconds;
 
     /// <summary>Outbox partitions are a minute and a shard: the repair job reads whole minutes older than its cutoff.</summary>
     public static string PartitionFor(long millis, int shard) =>

@@ -13,5 +13,13 @@ public sealed class StorageRequestCounter : HttpPipelineSynchronousPolicy
 
     public long Requests => Interlocked.Read(ref _requests);
 
-    public override void OnSendingRequest(HttpMessage message) => Interlocked.Increment(ref _requests);
+    /// <summary>Sees every request as it is sent (the capacity benchmark attributes them to queues
+    /// and table partitions); null in the service.</summary>
+    public Action<HttpMessage>? Observe { get; set; }
+
+    public override void OnSendingRequest(HttpMessage message)
+    {
+        Interlocked.Increment(ref _requests);
+        Observe?.Invoke(message);
+    }
 }
