@@ -33,7 +33,6 @@ public sealed class RetryTests : IAsyncLifetime
     public async Task ServiceUnavailableIsRetriedAfterRetryAfterWithTheSameSeed()
     {
         var client = await ClientAsync(null, FlakyServer.Fail(503, "Storage is unavailable; retry later", retryAfterSeconds: 1));
-        var clock = Stopwatch.StartNew();
 
         var result = await client.SendAsync([new Event("app/a"), new Event("app/b")]);
 
@@ -44,7 +43,6 @@ public sealed class RetryTests : IAsyncLifetime
         Assert.Equal(requests[0].Seed, requests[1].Seed);
         Assert.Equal(requests[0].Body, requests[1].Body);
         Assert.True(requests[1].At - requests[0].At >= TimeSpan.FromMilliseconds(950), $"retried after {(requests[1].At - requests[0].At).TotalMilliseconds} ms");
-        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(10));
     }
 
     [Fact]

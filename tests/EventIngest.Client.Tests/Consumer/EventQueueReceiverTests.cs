@@ -70,7 +70,9 @@ public sealed class EventQueueReceiverTests(AzuriteFixture azurite) : IAsyncLife
 
         await Assert.ThrowsAsync<InvalidOperationException>(() => receiver.ReceiveAsync<Order>(Fail));
         Assert.Equal(1, await CountAsync(queue)); // still there, invisible for the visibility timeout
-        await Task.Delay(TimeSpan.FromSeconds(1.5));
+        // Visible again once its visibility timeout is over (a peek sees visible messages only).
+        var client = new QueueClient(azurite.ConnectionString, queue);
+        Assert.NotEmpty(await Waits.UntilAsync(async () => (await client.PeekMessagesAsync(1)).Value, peeked => peeked.Length > 0));
         await Assert.ThrowsAsync<InvalidOperationException>(() => receiver.ReceiveAsync<Order>(Fail));
 
         Assert.Equal(2, attempts);
