@@ -46,6 +46,16 @@ internal sealed class BenchHost : IAsyncDisposable
         return new BenchHost(azurite, app, new Uri(address));
     }
 
+    /// <summary>Sends <paramref name="count"/> events in requests of 500, four at a time; event i of
+    /// the run is <paramref name="item"/>(i, its index in its request).</summary>
+    public Task SendInBatchesAsync(int count, Func<int, int, string> item) =>
+        Parallel.ForEachAsync(Enumerable.Range(0, count / 500), new ParallelOptions { MaxDegreeOfParallelism = 4 }, async (b, ct) =>
+        {
+            var body = "[" + string.Join(',', Enumerable.Range(0, 500).Select(i => item(b * 500 + i, i))) + "]";
+            var response = await Client.PostAsync("e/bench", new StringContent(body, System.Text.Encoding.UTF8, "application/json"), ct);
+            response.EnsureSuccessStatusCode();
+        });
+
     public async ValueTask DisposeAsync()
     {
         Client.Dispose();

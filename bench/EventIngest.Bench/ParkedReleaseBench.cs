@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using System.Text;
 using EventIngest.Scheduling;
 using Microsoft.Extensions.DependencyInjection;
 
@@ -33,12 +32,7 @@ internal static class ParkedReleaseBench
 
         var due = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() + 20 * 60_000;
         var ingest = Stopwatch.StartNew();
-        await Parallel.ForEachAsync(Enumerable.Range(0, count / 500), new ParallelOptions { MaxDegreeOfParallelism = 4 }, async (b, ct) =>
-        {
-            var body = "[" + string.Join(',', Enumerable.Range(0, 500).Select(i => $$"""{"name":"bench/parked","data":{"i":{{b * 500 + i}}},"ts":{{due + i * 100}}}""")) + "]";
-            var response = await host.Client.PostAsync("e/bench", new StringContent(body, Encoding.UTF8, "application/json"), ct);
-            response.EnsureSuccessStatusCode();
-        });
+        await host.SendInBatchesAsync(count, (n, i) => $$"""{"name":"bench/parked","data":{"i":{{n}}},"ts":{{due + i * 100}}}""");
         Console.WriteLine($"  parking {count} events took {ingest.Elapsed.TotalSeconds:0.0} s");
 
         // Now 9 minutes before the first due time: every parked event is within the horizon.

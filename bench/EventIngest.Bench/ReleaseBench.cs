@@ -24,12 +24,7 @@ internal static class ReleaseBench
 
         var due = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() + 30_000 + count * 3;
         var send = Stopwatch.StartNew();
-        await Parallel.ForEachAsync(Enumerable.Range(0, count / 500), new ParallelOptions { MaxDegreeOfParallelism = 4 }, async (b, ct) =>
-        {
-            var body = "[" + string.Join(',', Enumerable.Range(0, 500).Select(i => $$"""{"name":"bench/due","data":{"i":{{b * 500 + i}}},"ts":{{due}}}""")) + "]";
-            var response = await host.Client.PostAsync("e/bench", new StringContent(body, Encoding.UTF8, "application/json"), ct);
-            response.EnsureSuccessStatusCode();
-        });
+        await host.SendInBatchesAsync(count, (n, _) => $$"""{"name":"bench/due","data":{"i":{{n}}},"ts":{{due}}}""");
         Console.WriteLine($"  scheduling {count} events took {send.Elapsed.TotalSeconds:0.0} s; waiting for due time");
 
         var (latencies, first, last) = await ConsumeAsync(host, count, TimeSpan.FromMinutes(15));

@@ -109,16 +109,8 @@ public sealed class TestHost : IAsyncDisposable
     /// <summary>Waits until the queue holds at least <paramref name="count"/> messages (scheduled
     /// events are released by the host's due loop, shortly after their due time), then returns
     /// the count. Returns what is there when the timeout passes.</summary>
-    public async Task<int> WaitForMessagesAsync(int count, TimeSpan? timeout = null, string? queue = null)
-    {
-        var until = DateTime.UtcNow + (timeout ?? Waits.Generous);
-        while (true)
-        {
-            var now = await CountMessagesAsync(queue);
-            if (now >= count || DateTime.UtcNow > until) return now;
-            await Task.Delay(100);
-        }
-    }
+    public Task<int> WaitForMessagesAsync(int count, TimeSpan? timeout = null, string? queue = null) =>
+        Waits.UntilAsync(() => CountMessagesAsync(queue), now => now >= count, timeout);
 
     /// <summary>The messages on a queue, invisible ones included; 0 for a queue that does not exist.</summary>
     public async Task<int> CountMessagesAsync(string? queue = null)
