@@ -31,8 +31,12 @@ public sealed class OnOrderPlaced(EventReader events, EventInbox inbox, Receipts
 
     public async Task Run(string message, CancellationToken cancellationToken)
     {
-        var e = await events.ReadAsync<OrderPlaced>(message, cancellationToken);
-        if (e.Name != OrderPlaced.EventName) return;
-        await inbox.ProcessOnceAsync(nameof(OnOrderPlaced), e, ct => receipts.SendAsync(e, ct), cancellationToken);
+        // One event, or several when the route is packed; the inbox handles each once, so when a later event of a
+        // packed message fails and the message comes back, the ones before it are not sent twice.
+        foreach (var e in await events.ReadAllAsync<OrderPlaced>(message, cancellationToken))
+        {
+            if (e.Name != OrderPlaced.EventName) continue;
+            await inbox.ProcessOnceAsync(nameof(OnOrderPlaced), e, ct => receipts.SendAsync(e, ct), cancellationToken);
+        }
     }
 }

@@ -28,7 +28,9 @@ public sealed class EventQueueReceiverOptions
 /// <see cref="EventQueueReceiverOptions.MaxDequeueCount"/> attempts, as with a QueueTrigger.
 /// </summary>
 /// <remarks>Delivery is at least once, as on the queues themselves: combine it with <see cref="EventInbox"/> where
-/// handling an event twice matters.</remarks>
+/// handling an event twice matters. On a packed queue a message carries several events, handled one after another;
+/// when one handler throws, the whole message comes back, and the events before it are handed over again (the inbox
+/// drops them).</remarks>
 public class EventQueueReceiver
 {
     private readonly QueueServiceClient _queues = null!;
@@ -107,10 +109,13 @@ public class EventQueueReceiver
         {
             try
             {
-                var e = await _reader.ReadAsync<TData>(message.Body, cancellationToken);
-                await handler(e, cancellationToken);
+                // One event, or several of a packed queue: the message is deleted once every one is handled.
+                foreach (var e in await _reader.ReadAllAsync<TData>(message.Body, cancellationToken))
+                {
+                    await handler(e, cancellationToken);
+                    Interlocked.Increment(ref handled);
+                }
                 await shard.DeleteMessageAsync(message.MessageId, message.PopReceipt, cancellationToken);
-                Interlocked.Increment(ref handled);
             }
             catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
             {

@@ -80,12 +80,73 @@ public class EventReader
         return ReadAsync<TData>(message.ToMemory(), cancellationToken);
     }
 
+    /// <summary>Reads every event a message carries, data as <see cref="JsonElement"/>: see <see cref="ReadAllAsync{TData}(BinaryData, CancellationToken)"/>.</summary>
+    /// <param name="message">The message text, as a QueueTrigger binds it to a <see cref="string"/>.</param>
+    /// <param name="cancellationToken">Cancels the blob downloads and key lookups.</param>
+    /// <returns>The events, in the order they were sent in.</returns>
+    public Task<IReadOnlyList<ReceivedEvent<JsonElement>>> ReadAllAsync(string message, CancellationToken cancellationToken = default) =>
+        ReadAllAsync<JsonElement>(message, cancellationToken);
+
+    /// <summary>Reads every event a message carries: one for an ordinary message, several for a message of a packed
+    /// queue (a route with <c>Packed</c> set; docs/message-format.md). Reads both kinds, so a consumer of a queue
+    /// that is or may become packed uses this instead of <see cref="ReadAsync{TData}(string, CancellationToken)"/>.</summary>
+    /// <typeparam name="TData">The type of the events' data.</typeparam>
+    /// <param name="message">The message text, as a QueueTrigger binds it to a <see cref="string"/>.</param>
+    /// <param name="cancellationToken">Cancels the blob downloads and key lookups.</param>
+    /// <returns>The events, in the order they were sent in.</returns>
+    /// <exception cref="EventFormatException">The message is not an event envelope this reader knows.</exception>
+    public virtual Task<IReadOnlyList<ReceivedEvent<TData>>> ReadAllAsync<TData>(string message, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(message);
+        return ReadAllAsync<TData>(Encoding.UTF8.GetBytes(message), cancellationToken);
+    }
+
+    /// <summary>Reads every event a message carries; see <see cref="ReadAllAsync{TData}(string, CancellationToken)"/>.</summary>
+    /// <typeparam name="TData">The type of the events' data.</typeparam>
+    /// <param name="message">The message body, as a QueueTrigger binds it to <see cref="BinaryData"/> (or
+    /// <c>QueueMessage.Body</c>).</param>
+    /// <param name="cancellationToken">Cancels the blob downloads and key lookups.</param>
+    /// <returns>The events, in the order they were sent in.</returns>
+    /// <exception cref="EventFormatException">The message is not an event envelope this reader knows.</exception>
+    public virtual Task<IReadOnlyList<ReceivedEvent<TData>>> ReadAllAsync<TData>(BinaryData message, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(message);
+        return ReadAllAsync<TData>(message.ToMemory(), cancellationToken);
+    }
+
+    private async Task<IReadOnlyList<ReceivedEvent<TData>>> ReadAllAsync<TData>(ReadOnlyMemory<byte> message, CancellationToken cancellationToken)
+    {
+        using var document = Parse(Unwrap(message), "The queue message");
+        var root = document.RootElement;
+        CheckFormat(root);
+        if (!root.TryGetProperty("events", out var packed)) return [await ReadOneAsync<TData>(root, cancellationToken)];
+        if (packed.ValueKind != JsonValueKind.Array || packed.GetArrayLength() == 0)
+        {
+            throw new EventFormatException("The packed message's 'events' is not a list of events.");
+        }
+        foreach (var element in packed.EnumerateArray())
+        {
+            if (element.ValueKind != JsonValueKind.Object) throw new EventFormatException("An element of the packed message's 'events' is not a JSON object.");
+            CheckFormat(element);
+        }
+        return await Task.WhenAll(packed.EnumerateArray().Select(element => ReadOneAsync<TData>(element, cancellationToken)));
+    }
+
     private async Task<ReceivedEvent<TData>> ReadAsync<TData>(ReadOnlyMemory<byte> message, CancellationToken cancellationToken)
     {
         using var document = Parse(Unwrap(message), "The queue message");
         var root = document.RootElement;
         CheckFormat(root);
+        if (root.TryGetProperty("events", out var packed))
+        {
+            throw new EventFormatException($"The message carries {(packed.ValueKind == JsonValueKind.Array ? packed.GetArrayLength() : 0)} events of a packed queue; read it with ReadAllAsync.");
+        }
+        return await ReadOneAsync<TData>(root, cancellationToken);
+    }
 
+    /// <summary>One event: an envelope, or a claim check pointing at the blob that holds it.</summary>
+    private async Task<ReceivedEvent<TData>> ReadOneAsync<TData>(JsonElement root, CancellationToken cancellationToken)
+    {
         if (root.TryGetProperty("claim_check", out var check))
         {
             // Too large for a queue message: the envelope itself is a blob in the service's account.

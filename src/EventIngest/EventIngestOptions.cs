@@ -147,6 +147,10 @@ public sealed class RoutingOptions : IValidatableObject
     /// moves every event to queues those consumers do not read (docs/consuming-events.md).</summary>
     public int DefaultShards { get; set; } = 1;
 
+    /// <summary>Packs the default queue's messages: see <see cref="Route.Packed"/>. Off by default, because a
+    /// consumer must read packed messages with <c>EventReader.ReadAllAsync</c> (docs/message-format.md).</summary>
+    public bool DefaultPacked { get; set; }
+
     public List<Route> Routes { get; set; } = [];
 
     public IEnumerable<ValidationResult> Validate(ValidationContext validationContext) =>
@@ -159,6 +163,12 @@ public sealed class RoutingOptions : IValidatableObject
         var errors = new List<string>();
         var queues = new List<(string Setting, string Queue, int Shards)> { ($"{Section}:DefaultShards", options.DefaultQueue, options.DefaultShards) };
         for (var i = 0; i < options.Routes.Count; i++) queues.Add(($"{Section}:Routes:{i}:Shards", options.Routes[i].Queue, options.Routes[i].Shards));
+        var packing = new List<(string Setting, string Queue, bool Packed)> { ($"{Section}:DefaultPacked", options.DefaultQueue, options.DefaultPacked) };
+        for (var i = 0; i < options.Routes.Count; i++) packing.Add(($"{Section}:Routes:{i}:Packed", options.Routes[i].Queue, options.Routes[i].Packed));
+        foreach (var named in packing.GroupBy(q => q.Queue, StringComparer.Ordinal).Where(g => g.Select(q => q.Packed).Distinct().Count() > 1))
+        {
+            errors.Add($"{Section}: the queue '{named.Key}' is packed by one setting and not by another ({string.Join(", ", named.Select(q => $"{q.Setting} = {q.Packed}"))}); give it one.");
+        }
 
         foreach (var q in queues.Where(q => q.Shards is < 1 or > Ingest.QueueShards.MaxShards))
         {
@@ -201,6 +211,11 @@ public sealed class Route
     /// <summary>Queues the route's events are spread over: <c>{Queue}-0</c> … <c>{Queue}-{Shards-1}</c>, or
     /// <c>{Queue}</c> itself for 1 (see <see cref="Ingest.QueueShards"/>).</summary>
     public int Shards { get; set; } = 1;
+
+    /// <summary>Puts the events of one request that go to the same queue into as few messages as fit (up to the
+    /// 64 KiB message limit) instead of one message per event: a batch of 100 costs one or two queue operations.
+    /// For high-volume routes whose consumers read with <c>EventReader.ReadAllAsync</c>; see docs/message-format.md.</summary>
+    public bool Packed { get; set; }
 }
 
 /// <summary>Which key-encryption key protects <c>user</c> data, and how long derived keys stay in memory.</summary>

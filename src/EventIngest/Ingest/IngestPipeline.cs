@@ -92,7 +92,7 @@ public sealed class IngestPipeline(
         await scheduler.PlaceAsync(batch.Environment, [.. batch.Events.Where(e => !e.IsDuplicate && e.Due is not null).Select(e => ToScheduled(batch, e))], ct);
         foreach (var e in batch.Events.Where(e => e.Due is not null)) progress.Sent(e.Index);
 
-        await queue.SendAsync(batch.Environment, batch.Events.Where(e => !e.IsDuplicate && e.Due is null),
+        await queue.SendAsync(batch.Environment, batch.Events.Where(e => !e.IsDuplicate && e.Due is null), router.IsPacked,
             e => progress.Sent(e.Index, through => outbox.NoteProgressAsync(batch, through, ct)), ct);
         await progress.LastNote;
     }

@@ -13,6 +13,7 @@ public sealed class QueueRouter
     private readonly (string Pattern, Target Target)[] _routes;
     private readonly Target[] _default;
     private readonly ConcurrentDictionary<string, Target[]> _cache = new(StringComparer.Ordinal);
+    private readonly HashSet<string> _packed = new(StringComparer.Ordinal);
 
     private sealed class Target(string queue, int shards)
     {
@@ -26,7 +27,13 @@ public sealed class QueueRouter
     {
         _routes = options.Value.Routes.Select(r => (r.Pattern, new Target(r.Queue, r.Shards))).ToArray();
         _default = [new Target(options.Value.DefaultQueue, options.Value.DefaultShards)];
+        if (options.Value.DefaultPacked) _packed.UnionWith(QueueShards.Names(options.Value.DefaultQueue, options.Value.DefaultShards));
+        foreach (var r in options.Value.Routes.Where(r => r.Packed)) _packed.UnionWith(QueueShards.Names(r.Queue, r.Shards));
     }
+
+    /// <summary>True when the queue (a shard's name) takes packed messages: the events of one request in as few
+    /// messages as fit (<see cref="Storage.EventQueue"/>).</summary>
+    public bool IsPacked(string queue) => _packed.Count > 0 && _packed.Contains(queue);
 
     public IReadOnlyList<string> QueuesFor(string eventName, string internalId)
     {

@@ -67,6 +67,31 @@ public static class EventMessage
         return buffer.WrittenSpan.ToArray();
     }
 
+    /// <summary>What a packed message adds around its events: <c>{"format":1,"events":[</c> … <c>]}</c>.</summary>
+    private static ReadOnlySpan<byte> PackStart => "{\"format\":1,\"events\":["u8;
+    private static ReadOnlySpan<byte> PackEnd => "]}"u8;
+
+    /// <summary>The size of a packed message holding bodies of <paramref name="bodyBytes"/> bytes in all.</summary>
+    public static int PackedLength(int bodies, int bodyBytes) => PackStart.Length + bodyBytes + Math.Max(0, bodies - 1) + PackEnd.Length;
+
+    /// <summary>One message carrying several events of a request, for a packed queue: each element of
+    /// <c>events</c> is exactly the message the event would have had on its own (an envelope or a claim check).</summary>
+    public static byte[] BuildPack(IReadOnlyList<byte[]> bodies)
+    {
+        var message = new byte[PackedLength(bodies.Count, bodies.Sum(b => b.Length))];
+        var at = 0;
+        PackStart.CopyTo(message);
+        at += PackStart.Length;
+        for (var i = 0; i < bodies.Count; i++)
+        {
+            if (i > 0) message[at++] = (byte)',';
+            bodies[i].CopyTo(message, at);
+            at += bodies[i].Length;
+        }
+        PackEnd.CopyTo(message.AsSpan(at));
+        return message;
+    }
+
     /// <summary>The envelope with <c>ts</c> replaced (a rescheduled event), other fields as they were.</summary>
     public static byte[] WithTs(byte[] envelope, long ts)
     {

@@ -7,8 +7,9 @@ using EventIngest.Ingest;
 namespace EventIngest.Storage;
 
 /// <summary>
-/// Puts events on their queues, one message per event and queue. Envelopes too large for a
-/// queue message are stored as blobs first and the message carries a reference (claim check).
+/// Puts events on their queues, one message per event and queue (or, on a packed queue, as few
+/// messages as the events of a request fit in). Envelopes too large for a queue message are stored
+/// as blobs first and the message carries a reference (claim check).
 /// </summary>
 public sealed class EventQueue(StorageAccount storage)
 {
@@ -37,18 +38,70 @@ public sealed class EventQueue(StorageAccount storage)
             ? envelope!
             : EventMessage.BuildClaimCheck(internalId, environment, name, storage.LargeEvents.Name, blobName, envelopeLength);
 
-    /// <summary>Sends each event to its queues, up to <see cref="SendConcurrency"/> at once, and
-    /// reports each event once all its messages are sent.</summary>
-    public Task SendAsync(string environment, IEnumerable<PendingEvent> events, Action<PendingEvent> sent, CancellationToken ct) =>
-        Parallel.ForEachAsync(events, new ParallelOptions { MaxDegreeOfParallelism = SendConcurrency, CancellationToken = ct }, async (e, token) =>
+    /// <summary>Sends each event to its queues, up to <see cref="SendConcurrency"/> messages at once, and
+    /// reports each event once all its messages are sent. On a queue for which <paramref name="packed"/> is
+    /// true, the events go in as few messages as fit under <see cref="EventMessage.InlineLimit"/>, in request
+    /// order (<see cref="EventMessage.BuildPack"/>); a message that would hold one event is that event's own.</summary>
+    public Task SendAsync(string environment, IEnumerable<PendingEvent> events, Func<string, bool> packed, Action<PendingEvent> sent, CancellationToken ct)
+    {
+        var list = events as IReadOnlyList<PendingEvent> ?? [.. events];
+        var unsent = new int[list.Count];
+        var messages = new List<(string Queue, byte[] Body, int[] Events)>(list.Count);
+        var packs = new Dictionary<string, Pack>(StringComparer.Ordinal);
+        for (var i = 0; i < list.Count; i++)
         {
+            var e = list[i];
             var body = MessageFor(environment, e.InternalId, e.Name, e.Message, e.BlobName, e.Message.Length);
             foreach (var queue in e.Queues)
             {
-                await SendOneAsync(await storage.ReadyQueueAsync(queue, token), body, static () => null, token);
+                unsent[i]++;
+                if (!packed(queue))
+                {
+                    messages.Add((queue, body, [i]));
+                    continue;
+                }
+                if (!packs.TryGetValue(queue, out var pack)) packs[queue] = pack = new Pack();
+                if (!pack.Fits(body)) messages.Add(pack.Take(queue));
+                pack.Add(i, body);
             }
-            sent(e);
+        }
+        foreach (var (queue, pack) in packs) messages.Add(pack.Take(queue));
+
+        return Parallel.ForEachAsync(messages, new ParallelOptions { MaxDegreeOfParallelism = SendConcurrency, CancellationToken = ct }, async (m, token) =>
+        {
+            await SendOneAsync(await storage.ReadyQueueAsync(m.Queue, token), m.Body, static () => null, token);
+            foreach (var i in m.Events)
+            {
+                if (Interlocked.Decrement(ref unsent[i]) == 0) sent(list[i]);
+            }
         });
+    }
+
+    /// <summary>The events gathered for one packed message of a queue.</summary>
+    private sealed class Pack
+    {
+        private readonly List<int> _events = [];
+        private readonly List<byte[]> _bodies = [];
+        private int _bytes;
+
+        public bool Fits(byte[] body) => _bodies.Count == 0 || EventMessage.PackedLength(_bodies.Count + 1, _bytes + body.Length) <= EventMessage.InlineLimit;
+
+        public void Add(int index, byte[] body)
+        {
+            _events.Add(index);
+            _bodies.Add(body);
+            _bytes += body.Length;
+        }
+
+        public (string Queue, byte[] Body, int[] Events) Take(string queue)
+        {
+            var message = (queue, _bodies.Count == 1 ? _bodies[0] : EventMessage.BuildPack(_bodies), _events.ToArray());
+            _events.Clear();
+            _bodies.Clear();
+            _bytes = 0;
+            return message;
+        }
+    }
 
     public Task SendAsync(IEnumerable<(string Queue, byte[] Body)> messages, CancellationToken ct) =>
         Parallel.ForEachAsync(messages, new ParallelOptions { MaxDegreeOfParallelism = SendConcurrency, CancellationToken = ct }, async (m, token) =>
