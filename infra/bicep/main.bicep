@@ -56,6 +56,9 @@ param defaultQueue string = 'events'
 @maxValue(32)
 param defaultQueueShards int = 1
 
+@description('Packs the default queue (EventIngest:Routing:DefaultPacked): the events of one request in as few messages as fit. Its consumers must read with EventReader.ReadAllAsync.')
+param defaultQueuePacked bool = false
+
 @description('Routes from event-name patterns to queues (EventIngest:Routing:Routes). Every queue named here is created.')
 param routes route[] = []
 
@@ -243,6 +246,7 @@ func routeSettings(routes route[]) object =>
       'EventIngest__Routing__Routes__${i}__Pattern': routes[i].pattern
       'EventIngest__Routing__Routes__${i}__Queue': routes[i].queue
       'EventIngest__Routing__Routes__${i}__Shards': string(routes[i].?shards ?? 1)
+      'EventIngest__Routing__Routes__${i}__Packed': (routes[i].?packed ?? false) ? 'true' : 'false'
     }))
 
 // Every app setting but the key hashes (the functionapp module adds those from eventKeys and
@@ -266,6 +270,7 @@ var appSettings = union(
     EventIngest__Auth__RequireSigningKeys: 'true'
     EventIngest__Routing__DefaultQueue: defaultQueue
     EventIngest__Routing__DefaultShards: string(defaultQueueShards)
+    EventIngest__Routing__DefaultPacked: defaultQueuePacked ? 'true' : 'false'
     EventIngest__Encryption__KeyProvider: 'KeyVault'
     EventIngest__Encryption__KeyVaultKeyId: keyVault.outputs.keyUri
   },

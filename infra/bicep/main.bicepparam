@@ -19,6 +19,7 @@ param keyVersionLifetime = 'P2Y'
 //   { pattern: 'billing/invoice.paid', queue: 'billing' }   one event name
 //   { pattern: 'app/account.*', queue: 'accounts' }         every name with that prefix
 //   { pattern: 'app/click.*', queue: 'clicks', shards: 8 }  over clicks-0 ... clicks-7 (docs/consuming-events.md)
+//   { pattern: 'app/page.*', queue: 'pages', shards: 4, packed: true }  a request's events in shared messages (docs/consuming-events.md)
 param defaultQueue = 'events'
 param defaultQueueShards = 1
 param routes = []

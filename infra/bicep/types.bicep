@@ -53,4 +53,7 @@ type route = {
   @minValue(1)
   @maxValue(32)
   shards: int?
+
+  @description('Puts the events of one request for this queue into as few messages as fit (64 KiB) instead of one each; consumers read them with EventReader.ReadAllAsync. Off when left out.')
+  packed: bool?
 }

@@ -29,6 +29,9 @@ public sealed class BicepTemplateFixture : IDisposable
 
     public const int DefaultQueueShards = 2;
 
+    /// <summary>The route whose queue is packed (the others leave <c>packed</c> out).</summary>
+    public const string PackedQueue = "accounts";
+
     // Shards null: the parameter left out (one queue, its plain name).
     public static readonly IReadOnlyList<(string Pattern, string Queue, int? Shards)> Routes =
     [
@@ -147,7 +150,7 @@ public sealed class BicepTemplateFixture : IDisposable
             => string.Join('\n', keys.Select(k => $"  {{ hash: '{k.Hash}', environment: '{k.Environment}' }}"));
 
         var routes = string.Join('\n', Routes.Select(r => r.Shards is { } shards
-            ? $"  {{ pattern: '{r.Pattern}', queue: '{r.Queue}', shards: {shards} }}"
+            ? $"  {{ pattern: '{r.Pattern}', queue: '{r.Queue}', shards: {shards}{(r.Queue == PackedQueue ? ", packed: true" : "")} }}"
             : $"  {{ pattern: '{r.Pattern}', queue: '{r.Queue}' }}"));
         return string.Create(CultureInfo.InvariantCulture, $"""
             using './main.json'

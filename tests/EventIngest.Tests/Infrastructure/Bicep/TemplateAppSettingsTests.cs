@@ -88,7 +88,9 @@ public sealed partial class TemplateAppSettingsTests(BicepTemplateFixture templa
             Assert.Equal(BicepTemplateFixture.Routes[i].Pattern, settings[$"EventIngest__Routing__Routes__{i}__Pattern"]);
             Assert.Equal(BicepTemplateFixture.Routes[i].Queue, settings[$"EventIngest__Routing__Routes__{i}__Queue"]);
             Assert.Equal((BicepTemplateFixture.Routes[i].Shards ?? 1).ToString(CultureInfo.InvariantCulture), settings[$"EventIngest__Routing__Routes__{i}__Shards"]);
+            Assert.Equal(BicepTemplateFixture.Routes[i].Queue == BicepTemplateFixture.PackedQueue ? "true" : "false", settings[$"EventIngest__Routing__Routes__{i}__Packed"]);
         }
+        Assert.Equal("false", settings["EventIngest__Routing__DefaultPacked"]);
 
         Assert.Equal(BicepTemplateFixture.DefaultQueue, settings["EventIngest__Routing__DefaultQueue"]);
         Assert.Equal(BicepTemplateFixture.DefaultQueueShards.ToString(CultureInfo.InvariantCulture), settings["EventIngest__Routing__DefaultShards"]);
