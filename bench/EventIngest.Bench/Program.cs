@@ -25,6 +25,9 @@ switch (command)
     case "throughput":
         await ThroughputBench.RunAsync(TimeSpan.FromSeconds(args.Length > 1 ? int.Parse(args[1], System.Globalization.CultureInfo.InvariantCulture) : 10));
         break;
+    case "packed":
+        await ThroughputBench.RunPackedAsync(TimeSpan.FromSeconds(args.Length > 1 ? int.Parse(args[1], System.Globalization.CultureInfo.InvariantCulture) : 10));
+        break;
     case "latency":
         await LatencyBench.RunAsync(
             args.Length > 1 ? int.Parse(args[1], System.Globalization.CultureInfo.InvariantCulture) : 50,
@@ -56,6 +59,8 @@ switch (command)
               kv                Key Vault operations per 10,000 events, new and steady state
               throughput [s]    events/s over HTTP (batch 1, 100, 1,000; 1, 4, 16 clients), each run s seconds (10)
                                 in slices alternating with raw queue sends on the same Azurite; raw table transactions
+              packed [s]        batch 100 with one message per event and on a packed queue (4 and 16 clients), each run
+                                s seconds (10) in slices alternating with raw one-event queue sends: events/s ÷ that ceiling
               latency [r] [s]   p50/p99 of single-event sends, r requests/s (50) for s seconds (60), interleaved
                                 with one raw table insert + queue send at the same rate on the same Azurite
               memory [m] [h]    the host (own process) under steady load, 20 single-event requests/s and h requests

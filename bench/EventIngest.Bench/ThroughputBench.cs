@@ -76,6 +76,50 @@ internal static class ThroughputBench
     }
 
     /// <summary>
+    /// Batch 100 on a packed default queue against the raw one-message-per-event ceiling, in the same
+    /// run: for each client count, a host with one message per event and a host with packing, each
+    /// in slices alternating with raw queue sends of one SDK-style event each.
+    /// </summary>
+    public static async Task RunPackedAsync(TimeSpan perRun)
+    {
+        var slice = perRun / Slices;
+        const int rawClients = 64; // where the sweep of `throughput` finds the raw ceiling on this machine
+        Console.WriteLine($"packed: batch 100 through the local host, one message per event vs packed, {Environment.ProcessorCount} cores");
+        Console.WriteLine($"each run: {Slices} slices of {slice.TotalSeconds:0.#} s alternating with {Slices} slices of raw queue sends ({rawClients} clients, one event's bytes each)");
+        Console.WriteLine();
+        Console.WriteLine("| run | clients | events/s | raw queue sends/s beside it | ratio | requests | failed | host cores | Azurite cores | bench cores | others | host+bench CPU µs per event | Azurite CPU µs per event |");
+        Console.WriteLine("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+        var results = new List<(int Clients, double Plain, double Packed, double Raw)>();
+        foreach (var c in new[] { 4, 16 })
+        {
+            double plain, packed;
+            var raw = new Tally();
+            await using (var rig = await Rig.StartAsync())
+            {
+                var (subject, r) = await Paired(rig, "batch 100, one message per event", c, rawClients, slice, async _ => await rig.Sender.SendAsync(100) == 200 ? 100 : -1);
+                plain = subject.PerSecond;
+                raw.Add(r);
+            }
+            await using (var rig = await Rig.StartAsync(new Dictionary<string, string> { ["EventIngest__Routing__DefaultPacked"] = "true" }))
+            {
+                var (subject, r) = await Paired(rig, "batch 100, packed", c, rawClients, slice, async _ => await rig.Sender.SendAsync(100) == 200 ? 100 : -1);
+                packed = subject.PerSecond;
+                raw.Add(r);
+            }
+            results.Add((c, plain, packed, raw.PerSecond));
+        }
+        Console.WriteLine();
+        Console.WriteLine("| clients | raw ceiling, sends/s | one message per event, events/s (× ceiling) | packed, events/s (× ceiling) | packed ÷ one per event |");
+        Console.WriteLine("|---:|---:|---:|---:|---:|");
+        foreach (var (c, plain, packed, raw) in results)
+        {
+            Console.WriteLine($"| {c} | {raw:N0} | {plain:N0} ({plain / raw:0.00}) | {packed:N0} ({packed / raw:0.00}) | {packed / plain:0.00} |");
+        }
+        var best = results.Max(r => r.Packed / r.Raw);
+        Console.WriteLine($"goal: packed batch 100 ≥ 3 × the raw one-message-per-event ceiling; best {best:0.00} → {(best >= 3 ? "met" : "not met")}");
+    }
+
+    /// <summary>
     /// A warmed-up host on a fresh Azurite, and the raw operations on it. Each run gets its own:
     /// Azurite slows as it holds more messages and stalls for seconds about once a minute, for
     /// longer the more it holds, so runs on one long-lived Azurite would not be comparable.
@@ -93,9 +137,9 @@ internal static class ThroughputBench
         public SdkSender Sender { get; }
         public byte[] Payload { get; }
 
-        public static async Task<Rig> StartAsync()
+        public static async Task<Rig> StartAsync(IReadOnlyDictionary<string, string>? settings = null)
         {
-            var host = await HostProcess.StartAsync("throughput");
+            var host = await HostProcess.StartAsync("throughput", settings);
             try
             {
                 // Warm-up: JIT, tables and queues created, environment and person keys cached.
@@ -105,7 +149,7 @@ internal static class ThroughputBench
                 await Measure(host, TimeSpan.FromSeconds(1), 4, async _ => await sender.SendAsync(1) == 200 ? 1 : -1, none);
                 await Measure(host, TimeSpan.FromSeconds(1), 1, async _ => await sender.SendAsync(1000) == 200 ? 1000 : -1, none);
                 // Raw messages carry as many bytes as the host's, raw entities an envelope as large.
-                var payload = new byte[(await host.Raw.Queue("events").PeekMessagesAsync(1)).Value.Single().Body.ToArray().Length];
+                var payload = new byte[OneEventLength((await host.Raw.Queue("events").PeekMessagesAsync(1)).Value.Single().Body)];
                 Random.Shared.NextBytes(payload);
                 await host.Raw.Queue("rawsend").CreateIfNotExistsAsync();
                 await host.Raw.Tables.GetTableClient("rawtransactions").CreateIfNotExistsAsync();
@@ -116,6 +160,15 @@ internal static class ThroughputBench
                 await host.DisposeAsync();
                 throw;
             }
+        }
+
+        /// <summary>The bytes of one event's message: the message, or on a packed queue its first element.</summary>
+        private static int OneEventLength(BinaryData message)
+        {
+            using var document = System.Text.Json.JsonDocument.Parse(message);
+            return document.RootElement.TryGetProperty("events", out var events)
+                ? System.Text.Encoding.UTF8.GetByteCount(events[0].GetRawText())
+                : message.ToArray().Length;
         }
 
         public async Task<int> RawSend(int client)

@@ -27,6 +27,19 @@ public sealed class StorageOptions
     /// request is answered 503.</summary>
     [Range(typeof(TimeSpan), "00:00:01", "00:05:00")]
     public TimeSpan OperationTimeout { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>Further storage accounts for the queues of routes that name them (<see cref="Route.Account"/>), by
+    /// name: a high-volume route's sends then count against that account's request target, not the one holding
+    /// the records and claims (docs/scale.md).</summary>
+    public Dictionary<string, QueueAccountOptions> QueueAccounts { get; set; } = new(StringComparer.Ordinal);
+}
+
+/// <summary>A storage account holding queues only: a connection string, or the queue service URI, reached with
+/// the same identity as the main account (<see cref="StorageOptions.ClientId"/>).</summary>
+public sealed class QueueAccountOptions
+{
+    public string? ConnectionString { get; set; }
+    public Uri? QueueServiceUri { get; set; }
 }
 
 /// <summary>Limits and rules of the event route.</summary>
@@ -151,6 +164,9 @@ public sealed class RoutingOptions : IValidatableObject
     /// consumer must read packed messages with <c>EventReader.ReadAllAsync</c> (docs/message-format.md).</summary>
     public bool DefaultPacked { get; set; }
 
+    /// <summary>The queue account of the default queue: see <see cref="Route.Account"/>.</summary>
+    public string? DefaultAccount { get; set; }
+
     public List<Route> Routes { get; set; } = [];
 
     public IEnumerable<ValidationResult> Validate(ValidationContext validationContext) =>
@@ -216,6 +232,33 @@ public sealed class Route
     /// 64 KiB message limit) instead of one message per event: a batch of 100 costs one or two queue operations.
     /// For high-volume routes whose consumers read with <c>EventReader.ReadAllAsync</c>; see docs/message-format.md.</summary>
     public bool Packed { get; set; }
+
+    /// <summary>The name of an entry of <c>EventIngest:Storage:QueueAccounts</c> whose account holds this queue
+    /// (and its shards); unset: the service's own account. Every send of an event looks the account up by the
+    /// queue's name, so replays and releases follow the setting as it is when they happen.</summary>
+    public string? Account { get; set; }
+
+    /// <summary>What is wrong with the routes' queue accounts: an account the storage settings do not define, an
+    /// account without a connection, one queue placed in two accounts.</summary>
+    public static List<string> CheckAccounts(RoutingOptions routing, StorageOptions storage)
+    {
+        var errors = new List<string>();
+        var placed = new List<(string Setting, string Queue, string? Account)> { ($"{RoutingOptions.Section}:DefaultAccount", routing.DefaultQueue, routing.DefaultAccount) };
+        for (var i = 0; i < routing.Routes.Count; i++) placed.Add(($"{RoutingOptions.Section}:Routes:{i}:Account", routing.Routes[i].Queue, routing.Routes[i].Account));
+        foreach (var p in placed.Where(p => !string.IsNullOrEmpty(p.Account) && !storage.QueueAccounts.ContainsKey(p.Account)))
+        {
+            errors.Add($"{p.Setting} is '{p.Account}', which {StorageOptions.Section}:QueueAccounts does not define; add {StorageOptions.Section}:QueueAccounts:{p.Account}:QueueServiceUri (or ConnectionString).");
+        }
+        foreach (var (name, account) in storage.QueueAccounts.Where(a => string.IsNullOrWhiteSpace(a.Value.ConnectionString) && a.Value.QueueServiceUri is null))
+        {
+            errors.Add($"{StorageOptions.Section}:QueueAccounts:{name} needs a QueueServiceUri or a ConnectionString.");
+        }
+        foreach (var named in placed.GroupBy(p => p.Queue, StringComparer.Ordinal).Where(g => g.Select(p => p.Account ?? "").Distinct().Count() > 1))
+        {
+            errors.Add($"{RoutingOptions.Section}: the queue '{named.Key}' is placed in different accounts ({string.Join(", ", named.Select(p => $"{p.Setting} = {p.Account ?? "(the service's own)"}"))}); give it one.");
+        }
+        return errors;
+    }
 }
 
 /// <summary>Which key-encryption key protects <c>user</c> data, and how long derived keys stay in memory.</summary>

@@ -16,12 +16,16 @@ namespace EventIngest.Storage;
 public sealed class StorageAccount
 {
     private readonly QueueServiceClient _queues;
+    // Queues (every shard) that live in another account than the service's own: Route.Account.
+    private readonly Dictionary<string, QueueServiceClient> _queueAccounts = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, QueueClient> _queueClients = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, bool> _createdQueues = new(StringComparer.Ordinal);
     private readonly Lock _readyLock = new();
     private Task? _ready;
 
-    public StorageAccount(IOptions<StorageOptions> storage, StorageRequestCounter counter)
+    /// <param name="routing">Which queues live in another account (<see cref="Route.Account"/>); null or no such
+    /// route: every queue is in the service's own account.</param>
+    public StorageAccount(IOptions<StorageOptions> storage, StorageRequestCounter counter, IOptions<RoutingOptions>? routing = null)
     {
         var options = storage.Value;
         Options = options;
@@ -50,6 +54,22 @@ public sealed class StorageAccount
             blobs = new BlobServiceClient(options.BlobServiceUri, credential, blobOptions);
         }
 
+        if (routing?.Value is { } r && options.QueueAccounts.Count > 0)
+        {
+            var accounts = new Dictionary<string, QueueServiceClient>(StringComparer.Ordinal);
+            foreach (var (queue, shards, account) in r.Routes.Select(x => (x.Queue, x.Shards, x.Account)).Append((r.DefaultQueue, r.DefaultShards, r.DefaultAccount)))
+            {
+                if (string.IsNullOrEmpty(account) || !options.QueueAccounts.TryGetValue(account, out var settings)) continue;
+                if (!accounts.TryGetValue(account, out var client))
+                {
+                    accounts[account] = client = !string.IsNullOrWhiteSpace(settings.ConnectionString)
+                        ? new QueueServiceClient(settings.ConnectionString, queueOptions)
+                        : new QueueServiceClient(settings.QueueServiceUri, CreateCredential(options.ClientId), queueOptions);
+                }
+                foreach (var name in Ingest.QueueShards.Names(queue, shards)) _queueAccounts[name] = client;
+            }
+        }
+
         Tables = tables;
         Events = tables.GetTableClient(options.Prefix + "events");
         Idempotency = tables.GetTableClient(options.Prefix + "idempotency");
@@ -69,7 +89,9 @@ public sealed class StorageAccount
     /// <summary>The internal queue of due-time markers for scheduled events (see Scheduling/Scheduler.cs); never a consumer's.</summary>
     public string DueQueueName => Options.Prefix + "due";
 
-    public QueueClient Queue(string name) => _queueClients.GetOrAdd(name, _queues.GetQueueClient);
+    /// <summary>A queue, in the account its route places it in (the service's own unless <see cref="Route.Account"/> says otherwise).</summary>
+    public QueueClient Queue(string name) =>
+        _queueClients.GetOrAdd(name, n => (_queueAccounts.Count > 0 && _queueAccounts.TryGetValue(n, out var account) ? account : _queues).GetQueueClient(n));
 
     /// <summary>The queue, created on first use in this process.</summary>
     public async ValueTask<QueueClient> ReadyQueueAsync(string name, CancellationToken cancellationToken)
