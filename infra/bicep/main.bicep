@@ -59,6 +59,12 @@ param defaultQueueShards int = 1
 @description('Packs the default queue (EventIngest:Routing:DefaultPacked): the events of one request in as few messages as fit. Its consumers must read with EventReader.ReadAllAsync.')
 param defaultQueuePacked bool = false
 
+@description('Further storage accounts that hold only the queues of the routes naming them (route.account), 1-8 lower-case letters and digits each: a high-volume stream\'s queue operations then count against their own account\'s 20,000 requests/s, not the one holding records and claims (docs/scale.md).')
+param queueAccounts string[] = []
+
+@description('The account of the default queue (EventIngest:Routing:DefaultAccount): one of queueAccounts, or empty for the main account.')
+param defaultQueueAccount string = ''
+
 @description('Routes from event-name patterns to queues (EventIngest:Routing:Routes). Every queue named here is created.')
 param routes route[] = []
 
@@ -100,6 +106,8 @@ param logRetentionInDays int = 30
 var resourceToken = toLower(uniqueString(subscription().id, resourceGroup().id, environmentName, location))
 var allTags = union(tags, { 'azd-env-name': environmentName })
 
+var queueAccountNames = map(queueAccounts, account => 'sq${account}${resourceToken}')
+
 var names = {
   identity: 'id-${resourceToken}'
   storage: 'st${resourceToken}'
@@ -121,11 +129,10 @@ var storageLayout = {
     '${storagePrefix}keys'
     '${storagePrefix}schedule'
   ]
-  // The consumers' queues (every shard), and the service's own queue of due markers for scheduled events.
+  // The consumers' queues (every shard) that no queue account holds, and the service's own queue of due markers.
   queues: union(
-    shardQueues(defaultQueue, defaultQueueShards),
-    ['${storagePrefix}due'],
-    flatten(map(routes, r => shardQueues(r.queue, r.?shards ?? 1)))
+    queuesInAccount('', routes, defaultQueue, defaultQueueShards, defaultQueueAccount),
+    ['${storagePrefix}due']
   )
   containers: [
     '${storagePrefix}-large'
@@ -177,6 +184,23 @@ module storage 'modules/storage.bicep' = {
   }
 }
 
+// One account per entry of queueAccounts, holding only the queues of the routes that name it.
+module queueStorage 'modules/storage.bicep' = [
+  for (account, i) in queueAccounts: {
+    name: 'queue-storage-${account}'
+    params: {
+      name: queueAccountNames[i]
+      location: location
+      tags: allTags
+      skuName: storageSkuName
+      privateNetworkOnly: networkIsolation
+      tableNames: []
+      queueNames: queuesInAccount(account, routes, defaultQueue, defaultQueueShards, defaultQueueAccount)
+      containerNames: []
+    }
+  }
+]
+
 module keyVault 'modules/keyvault.bicep' = {
   name: 'keyvault'
   params: {
@@ -200,10 +224,12 @@ module network 'modules/network.bicep' = if (networkIsolation) {
     tags: allTags
     addressPrefix: vnetAddressPrefix
     storageAccountName: names.storage
+    queueAccountNames: queueAccountNames
     keyVaultName: names.keyVault
   }
   dependsOn: [
     storage
+    queueStorage
     keyVault
   ]
 }
@@ -213,6 +239,7 @@ module rbac 'modules/rbac.bicep' = {
   params: {
     identityName: names.identity
     storageAccountName: names.storage
+    queueAccountNames: queueAccountNames
     storageRoleIds: [
       roles.storageBlobDataOwner
       roles.storageQueueDataContributor
@@ -240,6 +267,13 @@ module rbac 'modules/rbac.bicep' = {
 func shardQueues(queue string, shards int) string[] =>
   shards == 1 ? [queue] : map(range(0, shards), i => '${queue}-${i}')
 
+// Every shard of the queues placed in one account ('' for the main one).
+func queuesInAccount(account string, routes route[], defaultQueue string, defaultShards int, defaultAccount string) string[] =>
+  union(
+    defaultAccount == account ? shardQueues(defaultQueue, defaultShards) : [],
+    flatten(map(filter(routes, r => (r.?account ?? '') == account), r => shardQueues(r.queue, r.?shards ?? 1)))
+  )
+
 func routeSettings(routes route[]) object =>
   reduce(range(0, length(routes)), {}, (settings, i) =>
     union(settings, {
@@ -247,6 +281,7 @@ func routeSettings(routes route[]) object =>
       'EventIngest__Routing__Routes__${i}__Queue': routes[i].queue
       'EventIngest__Routing__Routes__${i}__Shards': string(routes[i].?shards ?? 1)
       'EventIngest__Routing__Routes__${i}__Packed': (routes[i].?packed ?? false) ? 'true' : 'false'
+      'EventIngest__Routing__Routes__${i}__Account': routes[i].?account ?? ''
     }))
 
 // Every app setting but the key hashes (the functionapp module adds those from eventKeys and
@@ -271,10 +306,16 @@ var appSettings = union(
     EventIngest__Routing__DefaultQueue: defaultQueue
     EventIngest__Routing__DefaultShards: string(defaultQueueShards)
     EventIngest__Routing__DefaultPacked: defaultQueuePacked ? 'true' : 'false'
+    EventIngest__Routing__DefaultAccount: defaultQueueAccount
     EventIngest__Encryption__KeyProvider: 'KeyVault'
     EventIngest__Encryption__KeyVaultKeyId: keyVault.outputs.keyUri
   },
-  routeSettings(routes)
+  routeSettings(routes),
+  // The queue accounts' endpoints, named as the storage module's output would give them.
+  reduce(queueAccountNames, {}, (settings, accountName, i) =>
+    union(settings, {
+      'EventIngest__Storage__QueueAccounts__${queueAccounts[i]}__QueueServiceUri': 'https://${accountName}.queue.${environment().suffixes.storage}/'
+    }))
 )
 
 module functionApp 'modules/functionapp.bicep' = {

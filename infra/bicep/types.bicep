@@ -56,4 +56,7 @@ type route = {
 
   @description('Puts the events of one request for this queue into as few messages as fit (64 KiB) instead of one each; consumers read them with EventReader.ReadAllAsync. Off when left out.')
   packed: bool?
+
+  @description('One of queueAccounts: the storage account that holds this queue and its shards instead of the main one. Left out: the main account.')
+  account: string?
 }

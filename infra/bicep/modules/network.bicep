@@ -13,6 +13,9 @@ param addressPrefix string
 @description('Storage account reached through private endpoints for blob, queue and table.')
 param storageAccountName string
 
+@description('Storage accounts holding only queues, each reached through a private endpoint for queue.')
+param queueAccountNames string[] = []
+
 @description('Key vault reached through a private endpoint.')
 param keyVaultName string
 
@@ -168,3 +171,47 @@ output vnetName string = vnet.name
 // Whatever uses this waits for the whole module, endpoints and DNS records included: the app's first
 // start already resolves storage and the vault to private addresses.
 output appSubnetId string = vnet::appSubnet.id
+
+// The queue accounts: an endpoint each, in the same private zone as the main account's queue endpoint.
+var queueZoneIndex = 1
+
+resource queueAccountEndpoints 'Microsoft.Network/privateEndpoints@2024-05-01' = [
+  for accountName in queueAccountNames: {
+    name: 'pe-${accountName}-queue'
+    location: location
+    tags: tags
+    properties: {
+      subnet: {
+        id: vnet::endpointSubnet.id
+      }
+      privateLinkServiceConnections: [
+        {
+          name: 'queue'
+          properties: {
+            privateLinkServiceId: resourceId('Microsoft.Storage/storageAccounts', accountName)
+            groupIds: [
+              'queue'
+            ]
+          }
+        }
+      ]
+    }
+  }
+]
+
+resource queueAccountZoneGroups 'Microsoft.Network/privateEndpoints/privateDnsZoneGroups@2024-05-01' = [
+  for (accountName, i) in queueAccountNames: {
+    parent: queueAccountEndpoints[i]
+    name: 'default'
+    properties: {
+      privateDnsZoneConfigs: [
+        {
+          name: replace(endpoints[queueZoneIndex].zone, '.', '-')
+          properties: {
+            privateDnsZoneId: zones[queueZoneIndex].id
+          }
+        }
+      ]
+    }
+  }
+]

@@ -7,6 +7,9 @@ param storageAccountName string
 @description('Role definition ids (GUIDs) granted on the storage account.')
 param storageRoleIds string[]
 
+@description('Storage accounts holding only queues: each gets Storage Queue Data Contributor, nothing else.')
+param queueAccountNames string[] = []
+
 @description('Key vault holding the key-encryption key.')
 param keyVaultName string
 
@@ -30,6 +33,12 @@ resource storageAccount 'Microsoft.Storage/storageAccounts@2025-01-01' existing 
   name: storageAccountName
 }
 
+resource queueAccounts 'Microsoft.Storage/storageAccounts@2025-01-01' existing = [
+  for accountName in queueAccountNames: {
+    name: accountName
+  }
+]
+
 resource vault 'Microsoft.KeyVault/vaults@2024-11-01' existing = {
   name: keyVaultName
 
@@ -50,6 +59,21 @@ resource storageRoles 'Microsoft.Authorization/roleAssignments@2022-04-01' = [
       principalId: identity.properties.principalId
       principalType: 'ServicePrincipal'
       roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roleId)
+    }
+  }
+]
+
+// Storage Queue Data Contributor: send, and the peeks and counts of the console and health checks.
+var queueDataContributor = '974c5e8b-45b9-4653-ba55-5f855dd0fb88'
+
+resource queueRoles 'Microsoft.Authorization/roleAssignments@2022-04-01' = [
+  for (accountName, i) in queueAccountNames: {
+    name: guid(queueAccounts[i].id, identity.id, queueDataContributor)
+    scope: queueAccounts[i]
+    properties: {
+      principalId: identity.properties.principalId
+      principalType: 'ServicePrincipal'
+      roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', queueDataContributor)
     }
   }
 ]

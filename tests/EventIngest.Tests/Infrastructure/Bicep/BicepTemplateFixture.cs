@@ -53,6 +53,10 @@ public sealed class BicepTemplateFixture : IDisposable
 
     private readonly string workDirectory;
     private readonly Lazy<TemplateSnapshot> withoutNetworkIsolation;
+    private readonly Lazy<TemplateSnapshot> withQueueAccount;
+
+    /// <summary>In <see cref="WithQueueAccount"/>: the queue account, and the route's queue it holds.</summary>
+    public const string QueueAccount = "hot";
 
     public BicepTemplateFixture()
     {
@@ -73,6 +77,7 @@ public sealed class BicepTemplateFixture : IDisposable
 
         Default = TakeSnapshot("test", "");
         withoutNetworkIsolation = new(() => TakeSnapshot("trial", "param networkIsolation = false"));
+        withQueueAccount = new(() => TakeSnapshot("queueaccount", $"param queueAccounts = ['{QueueAccount}']", queueAccount: true));
     }
 
     public string RepositoryRoot { get; }
@@ -91,6 +96,9 @@ public sealed class BicepTemplateFixture : IDisposable
 
     /// <summary>The same sample with <c>networkIsolation = false</c>, the mode for quick trials.</summary>
     public TemplateSnapshot WithoutNetworkIsolation => withoutNetworkIsolation.Value;
+
+    /// <summary>The sample with a queue account holding the packed route's queue (its shards).</summary>
+    public TemplateSnapshot WithQueueAccount => withQueueAccount.Value;
 
     public TemplateSnapshot Snapshot(bool networkIsolation) => networkIsolation ? Default : WithoutNetworkIsolation;
 
@@ -120,10 +128,10 @@ public sealed class BicepTemplateFixture : IDisposable
         }
     }
 
-    private TemplateSnapshot TakeSnapshot(string name, string extraParameters)
+    private TemplateSnapshot TakeSnapshot(string name, string extraParameters, bool queueAccount = false)
     {
         var parametersPath = Path.Combine(workDirectory, $"{name}.bicepparam");
-        File.WriteAllText(parametersPath, SampleParameters() + extraParameters + "\n");
+        File.WriteAllText(parametersPath, SampleParameters(queueAccount) + extraParameters + "\n");
         var snapshot = BicepCli.Run(
             workDirectory,
             null,
@@ -144,13 +152,13 @@ public sealed class BicepTemplateFixture : IDisposable
 
     private static string SampleHash(char digit) => new(digit, 64);
 
-    private static string SampleParameters()
+    private static string SampleParameters(bool queueAccount)
     {
         static string Keys(IEnumerable<(string Hash, string Environment)> keys)
             => string.Join('\n', keys.Select(k => $"  {{ hash: '{k.Hash}', environment: '{k.Environment}' }}"));
 
         var routes = string.Join('\n', Routes.Select(r => r.Shards is { } shards
-            ? $"  {{ pattern: '{r.Pattern}', queue: '{r.Queue}', shards: {shards}{(r.Queue == PackedQueue ? ", packed: true" : "")} }}"
+            ? $"  {{ pattern: '{r.Pattern}', queue: '{r.Queue}', shards: {shards}{(r.Queue == PackedQueue ? ", packed: true" : "")}{(r.Queue == PackedQueue && queueAccount ? $", account: '{QueueAccount}'" : "")} }}"
             : $"  {{ pattern: '{r.Pattern}', queue: '{r.Queue}' }}"));
         return string.Create(CultureInfo.InvariantCulture, $"""
             using './main.json'

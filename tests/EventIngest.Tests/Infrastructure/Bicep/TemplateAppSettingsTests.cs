@@ -15,6 +15,8 @@ public sealed partial class TemplateAppSettingsTests(BicepTemplateFixture templa
     private static readonly Dictionary<string, string> LeftAtDefaultInAzure = new(StringComparer.Ordinal)
     {
         ["EventIngest:Storage:ConnectionString"] = "Azure uses the service URIs with the managed identity, never a connection string.",
+        ["EventIngest:Storage:QueueAccounts:{name}:ConnectionString"] = "Azure uses the queue service URI with the managed identity.",
+        ["EventIngest:Storage:QueueAccounts:{name}:QueueServiceUri"] = "set per entry of queueAccounts only (TemplateQueueAccountTests); none by default.",
         ["EventIngest:Storage:OperationTimeout"] = "the default fits Azure Storage latencies.",
         ["EventIngest:Ingest:MaxEventBytes"] = "the default limit is the service's contract.",
         ["EventIngest:Ingest:MaxRequestBytes"] = "the default limit is the service's contract.",
@@ -179,7 +181,18 @@ public sealed partial class TemplateAppSettingsTests(BicepTemplateFixture templa
                 ? propertyType.GetGenericArguments()[0]
                 : null;
 
-            if (elementType is not null)
+            // A dictionary by name (QueueAccounts): its entries' settings, with "{name}" for the key.
+            var valueType = propertyType.IsGenericType && propertyType.GetGenericTypeDefinition() == typeof(Dictionary<,>)
+                ? propertyType.GetGenericArguments()[1]
+                : null;
+            if (valueType is not null)
+            {
+                foreach (var entry in IsScalar(valueType) ? [$"{path}:{{name}}"] : PathsOf(valueType, $"{path}:{{name}}"))
+                {
+                    yield return entry;
+                }
+            }
+            else if (elementType is not null)
             {
                 foreach (var element in IsScalar(elementType) ? [$"{path}:0"] : PathsOf(elementType, $"{path}:0"))
                 {
