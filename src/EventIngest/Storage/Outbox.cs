@@ -27,7 +27,9 @@ namespace EventIngest.Storage;
 /// </summary>
 public sealed class Outbox(StorageAccount storage, TimeProvider time, ILogger<Outbox> logger) : BackgroundService
 {
-    public const int Shards = 8;
+    /// <summary>Shards of each minute, one per instance: with the shard first in the partition key, the
+    /// instances' rows append at 16 separate places of the key space instead of one hot range.</summary>
+    public const int Shards = 16;
     private const int MaxTransactionActions = 100;
 
     /// <summary>How many finished rows make the next row opened carry their deletes.</summary>
@@ -54,9 +56,13 @@ public sealed class Outbox(StorageAccount storage, TimeProvider time, ILogger<Ou
     private readonly long _origin = time.GetTimestamp();
     private long Millis => (long)time.GetElapsedTime(_origin).TotalMilliseconds;
 
-    /// <summary>Outbox partitions are a minute and a shard: the repair job reads whole minutes older than its cutoff.</summary>
-    public static string PartitionFor(long millis, int shard) =>
-        MinuteOf(millis) + "-" + shard.ToString(CultureInfo.InvariantCulture);
+    /// <summary>Outbox partitions are a shard and a minute, <c>{a…p}-yyyyMMddHHmm</c>: the repair job reads, in each
+    /// shard, the whole minutes older than its cutoff.</summary>
+    public static string PartitionFor(long millis, int shard) => ShardPrefix(shard) + "-" + MinuteOf(millis);
+
+    /// <summary>The letter a shard's partitions start with: letters sort after the digits of the partitions of
+    /// earlier versions (<c>yyyyMMddHHmm-{n}</c>), so the repair tells the two apart by range.</summary>
+    public static string ShardPrefix(int shard) => ((char)('a' + shard)).ToString();
 
     public static string MinuteOf(long millis) =>
         DateTimeOffset.FromUnixTimeMilliseconds(millis).UtcDateTime.ToString("yyyyMMddHHmm", CultureInfo.InvariantCulture);

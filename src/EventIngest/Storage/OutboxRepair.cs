@@ -14,7 +14,7 @@ namespace EventIngest.Storage;
 /// up to (<c>SentThrough</c>), is claimed (if it has a caller key) and sent to its queues (a scheduled one put back in
 /// place unless it already is), then the row is removed. Records go in chunks of 16, sent at once;
 /// each finished chunk is noted on the row, so a pass that dies part-way is resumed, not repeated.
-/// A pass with nothing stuck costs one query. Two passes never work on the same row: each takes
+/// A pass with nothing stuck costs one query per outbox shard, made at once. Two passes never work on the same row: each takes
 /// a row by updating it with its ETag first.
 /// </summary>
 public sealed class OutboxRepair(StorageAccount storage, EventStore store, EventQueue queue, Scheduler scheduler, IOptions<RepairOptions> options, TimeProvider time, ILogger<OutboxRepair> logger)
@@ -28,17 +28,26 @@ public sealed class OutboxRepair(StorageAccount storage, EventStore store, Event
         await storage.EnsureCreatedAsync(ct);
         var started = time.GetTimestamp();
         var now = time.GetUtcNow().ToUnixTimeMilliseconds();
-        // Partitions are minutes: every one up to the minute of the cutoff, rows created before it.
+        // Partitions are a shard and a minute: in each shard every minute up to the cutoff's, rows created before it.
         var cutoff = now - (long)_after.TotalMilliseconds;
-        var lastPartition = Outbox.MinuteOf(cutoff) + "~";
+        var lastMinute = Outbox.MinuteOf(cutoff) + "~";
+        var ranges = Enumerable.Range(0, Outbox.Shards)
+            .Select(shard => Outbox.ShardPrefix(shard))
+            .Select(prefix => TableClient.CreateQueryFilter($"PartitionKey ge {prefix + "-"} and PartitionKey lt {prefix + "-" + lastMinute} and Created lt {cutoff}"))
+            // Rows of earlier versions, minute first (yyyyMMddHHmm-{n}): digits sort before the shards' letters.
+            .Append(TableClient.CreateQueryFilter($"PartitionKey lt {lastMinute} and Created lt {cutoff}"));
         var repaired = 0;
-        await foreach (var row in storage.Outbox.QueryAsync<TableEntity>(TableClient.CreateQueryFilter($"PartitionKey lt {lastPartition} and Created lt {cutoff}"), maxPerPage: 100, cancellationToken: ct))
+        // The shards are read at once: a backlog in one does not hold up the others.
+        await Task.WhenAll(ranges.Select(async filter =>
         {
-            // Past the budget, the rows not taken wait for the next run (they are their own checkpoint).
-            if (time.GetElapsedTime(started) >= budget) break;
-            if (!await TakeAsync(row, ct)) continue;
-            repaired += await RepairAsync(row, ct);
-        }
+            await foreach (var row in storage.Outbox.QueryAsync<TableEntity>(filter, maxPerPage: 100, cancellationToken: ct))
+            {
+                // Past the budget, the rows not taken wait for the next run (they are their own checkpoint).
+                if (time.GetElapsedTime(started) >= budget) break;
+                if (!await TakeAsync(row, ct)) continue;
+                Interlocked.Add(ref repaired, await RepairAsync(row, ct));
+            }
+        }));
         return repaired;
     }
 

@@ -194,6 +194,33 @@ public sealed class OutboxTests(AzuriteFixture azurite)
         Assert.Empty(await Rows(host.Storage));
     }
 
+    [Fact]
+    public async Task OneRepairRunFindsRowsInEveryShardAndInTheEarlierMinuteFirstLayout()
+    {
+        var time = new ShiftedTime();
+        await using var host = await TestHost.StartAsync(azurite.ConnectionString, azurite.NewStorageNamePrefix(), services: s => s.AddSingleton<TimeProvider>(time));
+        await host.Storage.EnsureCreatedAsync(default);
+        var now = time.GetUtcNow().ToUnixTimeMilliseconds();
+        var partitions = Enumerable.Range(0, Outbox.Shards).Select(shard => Outbox.PartitionFor(now, shard))
+            .Append(Outbox.MinuteOf(now) + "-3") // as versions before the shard came first wrote them
+            .ToList();
+        foreach (var partition in partitions)
+        {
+            var seed = IdSeed.Random(now);
+            await host.Storage.Outbox.AddEntityAsync(new TableEntity(partition, Ulid.NewUlid(now))
+            {
+                ["Env"] = "dev", ["RecordPartition"] = RecordKeys.Partition("dev", seed.IdFor(0)), ["Count"] = 1, ["Seed"] = seed.ToString(), ["Created"] = now,
+            });
+        }
+        Assert.Equal(Outbox.Shards, partitions.Count(p => p[1] == '-')); // a letter, then the minute
+        Assert.Equal(partitions.Count, partitions.Distinct().Count());
+
+        time.Offset = TimeSpan.FromMinutes(3);
+        await host.Services.GetRequiredService<Jobs>().RepairOutboxAsync(default);
+
+        Assert.Empty(await Rows(host.Storage));
+    }
+
     private static IngestBatch Batch(long? at = null, int events = 0)
     {
         var now = at ?? DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
