@@ -9,8 +9,9 @@ namespace EventIngest.Scheduling;
 /// <c>{env}|{yyyyMMdd of due}</c> / <c>{due, 13 digits}|{internal id}</c>, so an environment's
 /// pending events list in due order; it says where the event waits: as a marker on the due queue
 /// (<c>queued</c>) or parked in the table. It is a listing aid, not the truth (the record is).
-/// Parked events also have a row under <c>~parked|{day}</c> (no environment name starts with
-/// '~'), which is what the release job scans.
+/// Parked events also have a row under <c>~parked|{bucket}|{day}</c> (no environment name starts with
+/// '~'), which is what the release job scans: one of 16 buckets by a hash of the internal id, so parked
+/// events are written and released in 16 key ranges at once rather than one partition per day.
 /// </summary>
 public static class ScheduleIndex
 {
@@ -22,8 +23,16 @@ public static class ScheduleIndex
     public static (string Partition, string Row) KeyFor(string environment, long due, string internalId) =>
         ($"{environment}|{Day(due)}", $"{Due(due)}|{internalId}");
 
+    public const int ParkedBuckets = 16;
+
     public static (string Partition, string Row) ParkedKeyFor(string environment, long due, string internalId) =>
-        (ParkedPrefix + Day(due), $"{Due(due)}|{environment}|{internalId}");
+        (ParkedBucketPrefix(ParkedBucketOf(internalId)) + Day(due), $"{Due(due)}|{environment}|{internalId}");
+
+    public static int ParkedBucketOf(string internalId) => (int)(Ingest.QueueShards.Hash(internalId) % ParkedBuckets);
+
+    /// <summary><c>~parked|{bucket in hex}|</c>: what every parked partition of the bucket starts with. Parked rows of
+    /// earlier versions, <c>~parked|{day}</c>, sort elsewhere (a day's digits are followed by a digit, not '|').</summary>
+    public static string ParkedBucketPrefix(int bucket) => ParkedPrefix + bucket.ToString("x", CultureInfo.InvariantCulture) + "|";
 
     public static string Day(long millis) =>
         DateTimeOffset.FromUnixTimeMilliseconds(millis).UtcDateTime.ToString("yyyyMMdd", CultureInfo.InvariantCulture);

@@ -82,53 +82,70 @@ public sealed class Scheduler(StorageAccount storage, EventQueue queue, IOptions
     }
 
     /// <summary>The release job for parked events: those now within the horizon get their due
-    /// marker; the parked row goes. A page of rows at a time: the markers are sent in parallel, the
-    /// index rows and the parked rows then change in transactions of up to 100, so the release
-    /// keeps pace with the queue rather than with round trips. Stops after the page during which
-    /// <paramref name="budget"/> passed. With nothing to move it costs one query.</summary>
+    /// marker; the parked row goes. The 16 buckets of parked rows are read at once, each a page of rows
+    /// at a time: the markers are sent in parallel, the index rows and the parked rows then change in
+    /// transactions of up to 100, so the release keeps pace with the queue rather than with round trips.
+    /// Each bucket stops after the page during which <paramref name="budget"/> passed; what is left is
+    /// found by the next run (released rows are gone). With nothing to move it costs one query per bucket.</summary>
     public async Task<int> ReleaseParkedAsync(TimeSpan budget, CancellationToken ct, int pageSize = ReleasePage)
     {
         await storage.EnsureCreatedAsync(ct);
         var started = time.GetTimestamp();
         var limit = Now + (long)_horizon.TotalMilliseconds;
-        var filter = TableClient.CreateQueryFilter(
-            $"PartitionKey ge {ScheduleIndex.ParkedPrefix} and PartitionKey le {ScheduleIndex.ParkedPrefix + ScheduleIndex.Day(limit)} and Due le {limit}");
+        var lastDay = ScheduleIndex.Day(limit);
+        var ranges = Enumerable.Range(0, ScheduleIndex.ParkedBuckets)
+            .Select(bucket => ScheduleIndex.ParkedBucketPrefix(bucket))
+            .Select(prefix => TableClient.CreateQueryFilter($"PartitionKey ge {prefix} and PartitionKey le {prefix + lastDay} and Due le {limit}"))
+            // Rows parked by earlier versions, ~parked|{day}.
+            .Append(TableClient.CreateQueryFilter($"PartitionKey ge {ScheduleIndex.ParkedPrefix + "2"} and PartitionKey le {ScheduleIndex.ParkedPrefix + lastDay} and Due le {limit}"));
+        var moved = 0;
+        await Task.WhenAll(ranges.Select(async filter => Interlocked.Add(ref moved, await ReleaseParkedRangeAsync(filter, started, budget, pageSize, ct))));
+        return moved;
+    }
+
+    private async Task<int> ReleaseParkedRangeAsync(string filter, long started, TimeSpan budget, int pageSize, CancellationToken ct)
+    {
         var moved = 0;
         Task finishing = Task.CompletedTask; // the previous page's table work, overlapping this page's sends
-        await foreach (var page in storage.Schedule.QueryAsync<TableEntity>(filter, maxPerPage: pageSize, cancellationToken: ct).AsPages())
+        try
         {
-            var rows = page.Values.Select(parked =>
+            await foreach (var page in storage.Schedule.QueryAsync<TableEntity>(filter, maxPerPage: pageSize, cancellationToken: ct).AsPages())
             {
-                var parts = parked.RowKey.Split('|');
-                return (Row: parked, Environment: parts[1], InternalId: parts[2], Due: parked.GetInt64("Due")!.Value);
-            }).ToList();
-            // Markers first: a crash after them leaves parked rows that release again, and a second
-            // marker for the same due time releases nothing twice. A marker for a cancelled or
-            // rescheduled event is stale and releases nothing.
-            try
-            {
-                await queue.SendDelayedAsync([.. rows.Select(r => (storage.DueQueueName, DueMarker.Build(r.Environment, r.InternalId, r.Due), r.Due))], time, ct);
+                var rows = page.Values.Select(parked =>
+                {
+                    var parts = parked.RowKey.Split('|');
+                    return (Row: parked, Environment: parts[1], InternalId: parts[2], Due: parked.GetInt64("Due")!.Value);
+                }).ToList();
+                // Markers first: a crash after them leaves parked rows that release again, and a second
+                // marker for the same due time releases nothing twice. A marker for a cancelled or
+                // rescheduled event is stale and releases nothing.
+                try
+                {
+                    await queue.SendDelayedAsync([.. rows.Select(r => (storage.DueQueueName, DueMarker.Build(r.Environment, r.InternalId, r.Due), r.Due))], time, ct);
+                }
+                finally
+                {
+                    await finishing; // never left running, whatever the sends did
+                }
+                foreach (var r in rows) Expect(r.Due);
+                // Then the index rows say "queued" and the parked rows go, while the next page's markers are sent.
+                finishing = Task.WhenAll(
+                    ChangeInTransactionsAsync(
+                        rows.Select(r =>
+                        {
+                            var (pk, rk) = ScheduleIndex.KeyFor(r.Environment, r.Due, r.InternalId);
+                            return new TableEntity(pk, rk) { ["State"] = ScheduleIndex.Queued };
+                        }),
+                        TableTransactionActionType.UpdateMerge, ct),
+                    ChangeInTransactionsAsync(rows.Select(r => new TableEntity(r.Row.PartitionKey, r.Row.RowKey)), TableTransactionActionType.Delete, ct));
+                moved += rows.Count;
+                if (time.GetElapsedTime(started) >= budget) break;
             }
-            finally
-            {
-                await finishing; // never left running, whatever the sends did
-            }
-            foreach (var r in rows) Expect(r.Due);
-            // Then the index rows say "queued" and the parked rows go, while the next page's markers are sent.
-            finishing = Task.WhenAll(
-                ChangeInTransactionsAsync(
-                    rows.Select(r =>
-                    {
-                        var (pk, rk) = ScheduleIndex.KeyFor(r.Environment, r.Due, r.InternalId);
-                        return new TableEntity(pk, rk) { ["State"] = ScheduleIndex.Queued };
-                    }),
-                    TableTransactionActionType.UpdateMerge, ct),
-                ChangeInTransactionsAsync(rows.Select(r => new TableEntity(r.Row.PartitionKey, r.Row.RowKey)), TableTransactionActionType.Delete, ct));
-            moved += rows.Count;
-            // Past the budget, the rows not reached wait for the next run (released rows are gone).
-            if (time.GetElapsedTime(started) >= budget) break;
         }
-        await finishing;
+        finally
+        {
+            await finishing;
+        }
         return moved;
     }
 
