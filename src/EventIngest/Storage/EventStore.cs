@@ -218,7 +218,7 @@ public sealed class EventStore(StorageAccount storage, IOptions<IngestOptions> i
         var claimants = batch.Events.Where(e => e.Key == KeyKind.Caller && !e.IsDuplicate)
             .Select(e => (Event: e, Key: ClaimKeyFor(batch.Environment, e.Id!)))
             .GroupBy(c => c.Key.Partition)
-            .SelectMany(g => g.Chunk(MaxTransactionActions))
+            .SelectMany(g => g.Chunk(MaxTransactionActions - 1)) // and the chunk's expiry row
             .ToList();
         var orphans = new List<PendingEvent>();
         await Parallel.ForEachAsync(claimants, new ParallelOptions { MaxDegreeOfParallelism = 8, CancellationToken = ct }, async (chunk, token) =>
@@ -253,7 +253,9 @@ public sealed class EventStore(StorageAccount storage, IOptions<IngestOptions> i
         {
             try
             {
-                await InsertAllAsync(storage.Idempotency, chunk.Select(c => ClaimEntity(batch, c.Event, c.Key)).ToList(), ct);
+                await storage.Idempotency.SubmitTransactionAsync([
+                    .. chunk.Select(c => new TableTransactionAction(TableTransactionActionType.Add, ClaimEntity(batch, c.Event, c.Key))),
+                    new TableTransactionAction(TableTransactionActionType.UpsertReplace, ExpiryEntity(batch, chunk[0].Key.Partition, chunk.Select(c => c.Key.Row)))], ct);
                 return orphans;
             }
             catch (RequestFailedException ex) when (ex.Status == 409)
@@ -288,7 +290,9 @@ public sealed class EventStore(StorageAccount storage, IOptions<IngestOptions> i
         if (!IsExpired(claim.GetInt64("CreatedAt"))) return (holder, false);
         try
         {
-            await storage.Idempotency.UpdateEntityAsync(ClaimEntity(batch, e, key), claim.ETag, TableUpdateMode.Replace, ct);
+            await storage.Idempotency.SubmitTransactionAsync([
+                new TableTransactionAction(TableTransactionActionType.UpdateReplace, ClaimEntity(batch, e, key), claim.ETag),
+                new TableTransactionAction(TableTransactionActionType.UpsertReplace, ExpiryEntity(batch, key.Partition, [key.Row]))], ct);
             return (e.InternalId, true);
         }
         catch (RequestFailedException ex) when (ex.Status == 412)
@@ -303,7 +307,24 @@ public sealed class EventStore(StorageAccount storage, IOptions<IngestOptions> i
         ["InternalId"] = e.InternalId,
         ["CreatedAt"] = batch.ReceivedAt,
         ["Writer"] = batch.Nonce,
+        ["Indexed"] = true,
     };
+
+    /// <summary>Expiry rows sort after every claim of their partition (claim row keys are base64url).</summary>
+    public const string ExpiryPrefix = "~exp|";
+
+    /// <summary>The expiry row of claims one request wrote in one transaction: <c>~exp|{minute}|{nonce}|{first claim}</c>,
+    /// listing their row keys, in their partition. The cleanup reads only the rows of minutes past the window, so it
+    /// costs what expired, not the size of the table.</summary>
+    private static TableEntity ExpiryEntity(IngestBatch batch, string partition, IEnumerable<string> claimRows)
+    {
+        var rows = claimRows.ToList();
+        return new TableEntity(partition, $"{ExpiryPrefix}{Outbox.MinuteOf(batch.ReceivedAt)}|{batch.Nonce}|{rows[0]}")
+        {
+            ["Claims"] = string.Join(',', rows),
+            ["Writer"] = batch.Nonce,
+        };
+    }
 
     private async Task<Dictionary<string, TableEntity>> ReadClaimsAsync(string partition, IEnumerable<string> rows, CancellationToken ct)
     {
@@ -339,42 +360,143 @@ public sealed class EventStore(StorageAccount storage, IOptions<IngestOptions> i
     /// partition starts with '~'.</summary>
     public const string CleanupCheckpoints = "~cleanup";
 
+    /// <summary>Where the cleanup notes when it began to index claims and whether claims from before that are gone.</summary>
+    public const string CleanupState = "~cleanup-state";
+
     /// <summary>
-    /// Deletes claims older than the idempotency window (Table Storage has no TTL). The 16 claim
-    /// partitions are scanned side by side, all at once; each scan goes on from where the last run
-    /// stopped (a checkpoint row per partition under <see cref="CleanupCheckpoints"/>: the
-    /// continuation of its query, noted after every page), pages until <paramref name="budget"/>
-    /// has passed, and starts over once it reaches the partition's end. A backlog larger than one
-    /// run is therefore worked off over several runs, every partition alike.
+    /// Deletes claims older than the idempotency window (Table Storage has no TTL), all 16 claim partitions at once.
+    /// Each claim is listed on an expiry row of the minute it was written in (<see cref="ExpiryPrefix"/>), so a run
+    /// reads only the expiry rows of minutes past the window, deletes those of their claims not renewed since, then
+    /// the expiry rows: its cost follows what expired, and what it deleted is its checkpoint. Each partition stops
+    /// after the page during which <paramref name="budget"/> passed; the next run goes on from there.
+    /// <para>Claims written before claims were indexed have no expiry row: until one full pass over each partition has
+    /// run after every such claim expired, the partitions are also scanned for them as before (a checkpoint row per
+    /// partition under <see cref="CleanupCheckpoints"/> holds the continuation of that scan).</para>
     /// </summary>
     public async Task<int> DeleteExpiredClaimsAsync(TimeSpan budget, CancellationToken ct, int pageSize = 1000)
     {
         await storage.EnsureCreatedAsync(ct);
-        var cutoff = time.GetUtcNow().ToUnixTimeMilliseconds() - (long)_window.TotalMilliseconds;
+        var now = time.GetUtcNow().ToUnixTimeMilliseconds();
+        var cutoff = now - (long)_window.TotalMilliseconds;
         var started = time.GetTimestamp();
+        var legacy = await LegacyStateAsync(now, ct);
         var deleted = 0;
         await Parallel.ForEachAsync(Enumerable.Range(0, 16), new ParallelOptions { MaxDegreeOfParallelism = 16, CancellationToken = ct }, async (p, token) =>
         {
             var partition = p.ToString("x", CultureInfo.InvariantCulture);
-            var checkpoint = await storage.Idempotency.GetEntityIfExistsAsync<TableEntity>(CleanupCheckpoints, partition, cancellationToken: token);
-            var resumeAt = checkpoint.HasValue ? checkpoint.Value!.GetString("Continuation") : null;
-            var noted = resumeAt;
-            var filter = TableClient.CreateQueryFilter($"PartitionKey eq {partition} and CreatedAt lt {cutoff}");
-            var pages = storage.Idempotency.QueryAsync<TableEntity>(filter, maxPerPage: pageSize, select: ["PartitionKey", "RowKey"], cancellationToken: token);
-            await foreach (var page in pages.AsPages(resumeAt))
-            {
-                var done = await Task.WhenAll(page.Values.Chunk(MaxTransactionActions).Select(chunk => DeleteClaimsAsync([.. chunk], token)));
-                Interlocked.Add(ref deleted, done.Sum());
-                if (page.ContinuationToken is null) break;
-                // Noted after every page, so a run that fails part-way keeps what it scanned.
-                await storage.Idempotency.UpsertEntityAsync(new TableEntity(CleanupCheckpoints, partition) { ["Continuation"] = page.ContinuationToken }, TableUpdateMode.Replace, token);
-                noted = page.ContinuationToken;
-                if (time.GetElapsedTime(started) >= budget) return;
-            }
-            // The partition's end: the next run starts over.
-            if (noted is not null) await storage.Idempotency.DeleteEntityAsync(CleanupCheckpoints, partition, ETag.All, token);
+            Interlocked.Add(ref deleted, await DeleteExpiredIndexedAsync(partition, cutoff, started, budget, pageSize, token));
+            if (legacy.Pending) Interlocked.Add(ref deleted, await DeleteExpiredUnindexedAsync(partition, cutoff, legacy.Since, started, budget, pageSize, token));
         });
+        if (legacy.Pending) await NoteLegacyDoneIfCompleteAsync(legacy.Since, ct);
         return deleted;
+    }
+
+    private async Task<int> DeleteExpiredIndexedAsync(string partition, long cutoff, long started, TimeSpan budget, int pageSize, CancellationToken ct)
+    {
+        var deleted = 0;
+        // Whole minutes before the cutoff's: every claim listed there was written before the cutoff.
+        var filter = TableClient.CreateQueryFilter($"PartitionKey eq {partition} and RowKey ge {ExpiryPrefix} and RowKey lt {ExpiryPrefix + Outbox.MinuteOf(cutoff)}");
+        await foreach (var page in storage.Idempotency.QueryAsync<TableEntity>(filter, maxPerPage: Math.Max(1, pageSize / 50), cancellationToken: ct).AsPages())
+        {
+            var expiry = page.Values;
+            var listed = expiry.SelectMany(x => x.GetString("Claims").Split(',').Select(row => (Row: row, Writer: x.GetString("Writer")))).ToList();
+            // Point reads, the cheapest request there is (a query of several row keys would scan the partition).
+            var claims = new Dictionary<string, TableEntity>(StringComparer.Ordinal);
+            await Parallel.ForEachAsync(listed.Select(c => c.Row).Distinct(StringComparer.Ordinal), new ParallelOptions { MaxDegreeOfParallelism = 8, CancellationToken = ct }, async (row, token) =>
+            {
+                var claim = await storage.Idempotency.GetEntityIfExistsAsync<TableEntity>(partition, row, cancellationToken: token);
+                if (claim.HasValue) lock (claims) claims[row] = claim.Value!;
+            });
+            // A claim renewed since (another writer, a later time) stays: its own expiry row lists it.
+            var expired = listed.Where(c => claims.TryGetValue(c.Row, out var claim) && claim.GetString("Writer") == c.Writer && IsExpired(claim.GetInt64("CreatedAt")))
+                .Select(c => claims[c.Row]).DistinctBy(c => c.RowKey).ToList();
+            var done = await Task.WhenAll(expired.Chunk(MaxTransactionActions).Select(chunk => DeleteClaimsAsync([.. chunk], ct)));
+            deleted += done.Sum();
+            // The expiry rows go once their claims have: a run that dies before this finds them again.
+            await Task.WhenAll(expiry.Chunk(MaxTransactionActions).Select(chunk => DeleteQuietlyAsync(storage.Idempotency, [.. chunk], ct)));
+            if (time.GetElapsedTime(started) >= budget) break;
+        }
+        return deleted;
+    }
+
+    /// <summary>The scan for claims without an expiry row, from where the last run left it.</summary>
+    private async Task<int> DeleteExpiredUnindexedAsync(string partition, long cutoff, long indexedSince, long started, TimeSpan budget, int pageSize, CancellationToken ct)
+    {
+        var deleted = 0;
+        var checkpoint = await storage.Idempotency.GetEntityIfExistsAsync<TableEntity>(CleanupCheckpoints, partition, cancellationToken: ct);
+        var resumeAt = checkpoint.HasValue ? checkpoint.Value!.GetString("Continuation") : null;
+        // When this pass over the partition began: a pass that began after every unindexed claim had expired, and
+        // reached the end, leaves none behind.
+        var passStarted = checkpoint.HasValue ? checkpoint.Value!.GetInt64("PassStarted") ?? 0 : time.GetUtcNow().ToUnixTimeMilliseconds();
+        var noted = resumeAt;
+        var filter = TableClient.CreateQueryFilter($"PartitionKey eq {partition} and CreatedAt lt {cutoff}");
+        var pages = storage.Idempotency.QueryAsync<TableEntity>(filter, maxPerPage: pageSize, select: ["PartitionKey", "RowKey"], cancellationToken: ct);
+        await foreach (var page in pages.AsPages(resumeAt))
+        {
+            var done = await Task.WhenAll(page.Values.Chunk(MaxTransactionActions).Select(chunk => DeleteClaimsAsync([.. chunk], ct)));
+            deleted += done.Sum();
+            if (page.ContinuationToken is null) break;
+            // Noted after every page, so a run that fails part-way keeps what it scanned.
+            await storage.Idempotency.UpsertEntityAsync(new TableEntity(CleanupCheckpoints, partition) { ["Continuation"] = page.ContinuationToken, ["PassStarted"] = passStarted }, TableUpdateMode.Replace, ct);
+            noted = page.ContinuationToken;
+            if (time.GetElapsedTime(started) >= budget) return deleted;
+        }
+        // The partition's end: the next run starts over, unless this pass was the last one needed.
+        if (noted is not null) await storage.Idempotency.DeleteEntityAsync(CleanupCheckpoints, partition, ETag.All, ct);
+        if (passStarted - indexedSince > _window.TotalMilliseconds)
+        {
+            await storage.Idempotency.UpsertEntityAsync(new TableEntity(CleanupState, "done-" + partition), TableUpdateMode.Replace, ct);
+        }
+        return deleted;
+    }
+
+    /// <summary>When claims began to be indexed (noted by the first run), and whether unindexed ones may remain.</summary>
+    private async Task<(bool Pending, long Since)> LegacyStateAsync(long now, CancellationToken ct)
+    {
+        var state = await storage.Idempotency.GetEntityIfExistsAsync<TableEntity>(CleanupState, "indexed", cancellationToken: ct);
+        if (!state.HasValue)
+        {
+            try
+            {
+                await storage.Idempotency.AddEntityAsync(new TableEntity(CleanupState, "indexed") { ["Since"] = now }, ct);
+            }
+            catch (RequestFailedException ex) when (ex.Status == 409)
+            {
+                return await LegacyStateAsync(now, ct); // another run noted it first
+            }
+            return (true, now);
+        }
+        return (state.Value!.GetBoolean("Done") != true, state.Value.GetInt64("Since") ?? now);
+    }
+
+    /// <summary>Once every partition has had a pass that began after all unindexed claims expired, the scans stop for good.</summary>
+    private async Task NoteLegacyDoneIfCompleteAsync(long since, CancellationToken ct)
+    {
+        var done = 0;
+        await foreach (var _ in storage.Idempotency.QueryAsync<TableEntity>(TableClient.CreateQueryFilter($"PartitionKey eq {CleanupState} and RowKey ge {"done-"} and RowKey lt {"done."}"), select: ["RowKey"], cancellationToken: ct)) done++;
+        if (done < 16) return;
+        await storage.Idempotency.UpsertEntityAsync(new TableEntity(CleanupState, "indexed") { ["Since"] = since, ["Done"] = true }, TableUpdateMode.Replace, ct);
+    }
+
+    private static async Task DeleteQuietlyAsync(TableClient table, List<TableEntity> rows, CancellationToken ct)
+    {
+        try
+        {
+            await table.SubmitTransactionAsync(rows.Select(r => new TableTransactionAction(TableTransactionActionType.Delete, r, ETag.All)), ct);
+        }
+        catch (TableTransactionFailedException ex) when (ex.Status == 404)
+        {
+            foreach (var row in rows)
+            {
+                try
+                {
+                    await table.DeleteEntityAsync(row.PartitionKey, row.RowKey, ETag.All, ct);
+                }
+                catch (RequestFailedException e) when (e.Status == 404)
+                {
+                }
+            }
+        }
     }
 
     /// <summary>Deletes expired claims in one transaction; if one was renewed or removed meanwhile,

@@ -120,8 +120,17 @@ public sealed class TestHost : IAsyncDisposable
         return (await client.GetPropertiesAsync()).Value.ApproximateMessagesCount;
     }
 
-    /// <summary>The rows of a table; none for a table that does not exist.</summary>
-    public async Task<List<TableEntity>> RowsAsync(TableClient table)
+    /// <summary>The rows of a table; none for a table that does not exist. Of the idempotency table, the claims
+    /// only: the claims' expiry rows (RowKey <c>~exp|…</c>) and the cleanup's own rows (PartitionKey <c>~…</c>) are
+    /// left out unless <paramref name="withBookkeeping"/>.</summary>
+    public async Task<List<TableEntity>> RowsAsync(TableClient table, bool withBookkeeping = false)
+    {
+        var rows = await AllRowsAsync(table);
+        if (table.Name != Storage.Idempotency.Name || withBookkeeping) return rows;
+        return rows.Where(r => !r.PartitionKey.StartsWith('~') && !r.RowKey.StartsWith('~')).ToList();
+    }
+
+    private async Task<List<TableEntity>> AllRowsAsync(TableClient table)
     {
         if (table.Name == Storage.Outbox.Name)
         {

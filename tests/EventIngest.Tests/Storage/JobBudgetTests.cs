@@ -103,4 +103,55 @@ public sealed class JobBudgetTests(AzuriteFixture azurite)
         Assert.Equal(0, await host.DueMarkersSettledAsync());
         Assert.Equal(ids.Order(), (await host.ReceiveAtLeastAsync(count)).Select(m => m.GetProperty("internal_id").GetString()).Order());
     }
+
+    [Fact]
+    public async Task TheCleanupReadsWhatExpiredAndNoLiveClaim()
+    {
+        var time = new ShiftedTime();
+        await using var host = await TestHost.StartAsync(azurite.ConnectionString, azurite.NewStorageNamePrefix(),
+            new Dictionary<string, string?> { ["EventIngest:Ingest:IdempotencyWindow"] = "01:00:00" },
+            s => s.AddSingleton<TimeProvider>(time));
+        var store = host.Services.GetRequiredService<EventStore>();
+        // The scan for claims from before claims were indexed runs until a pass after the window finds none.
+        await store.DeleteExpiredClaimsAsync(TimeSpan.FromMinutes(1), default);
+        time.Offset = TimeSpan.FromMinutes(62);
+        await store.DeleteExpiredClaimsAsync(TimeSpan.FromMinutes(1), default);
+
+        static string Batch(string prefix, int count) =>
+            "[" + string.Join(',', Enumerable.Range(0, count).Select(i => $$"""{"name":"app/x","id":"{{prefix}}-{{i}}"}""")) + "]";
+        Assert.Equal(System.Net.HttpStatusCode.OK, (await host.SendAsync(Batch("old", 150))).StatusCode);
+        time.Offset = TimeSpan.FromMinutes(125);
+        foreach (var batch in Enumerable.Range(0, 4)) Assert.Equal(System.Net.HttpStatusCode.OK, (await host.SendAsync(Batch("new" + batch, 500))).StatusCode);
+        var live = (await host.RowsAsync(host.Storage.Idempotency)).Where(r => r.GetInt64("CreatedAt") > Now - 60_000 + (long)time.Offset.TotalMilliseconds)
+            .Select(r => r.RowKey).ToHashSet();
+        Assert.Equal(2000, live.Count);
+
+        var urls = new List<string>();
+        var counter = host.Services.GetRequiredService<StorageRequestCounter>();
+        counter.Observe = message => { lock (urls) urls.Add(Uri.UnescapeDataString(message.Request.Uri.ToString())); };
+        int deleted;
+        try
+        {
+            deleted = await store.DeleteExpiredClaimsAsync(TimeSpan.FromMinutes(1), default);
+        }
+        finally
+        {
+            counter.Observe = null;
+        }
+
+        Assert.Equal(150, deleted);
+        // Point reads of the expired claims, range queries over expired minutes' expiry rows, deletes: no request
+        // names a live claim, and no query scans the claims.
+        Assert.DoesNotContain(urls, url => live.Any(row => url.Contains(row, StringComparison.Ordinal)));
+        var queries = urls.Where(url => url.Contains("$filter", StringComparison.Ordinal)).ToList();
+        Assert.Equal(16, queries.Count);
+        Assert.All(queries, q => Assert.Contains("RowKey ge '~exp|'", q, StringComparison.Ordinal));
+        Assert.InRange(urls.Count, 150, 150 + 16 * 4 + 2);
+        Assert.Equal(live.Order(), (await host.RowsAsync(host.Storage.Idempotency)).Select(r => r.RowKey).Order());
+        // The expiry rows of the deleted claims went with them.
+        var expiryRows = (await host.RowsAsync(host.Storage.Idempotency, withBookkeeping: true)).Where(r => r.RowKey.StartsWith(EventStore.ExpiryPrefix, StringComparison.Ordinal)).ToList();
+        Assert.InRange(expiryRows.Count, 4, 16 * 4); // the live claims' (a row per request and partition)
+        var windowStart = EventStore.ExpiryPrefix + Outbox.MinuteOf(Now + (long)time.Offset.TotalMilliseconds - 3_600_000);
+        Assert.All(expiryRows, r => Assert.True(string.CompareOrdinal(r.RowKey, windowStart) > 0, $"{r.RowKey} is of an expired minute"));
+    }
 }
