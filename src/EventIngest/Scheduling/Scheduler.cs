@@ -60,7 +60,7 @@ public sealed class Scheduler(StorageAccount storage, EventQueue queue, IOptions
 
         if (near.Count > 0)
         {
-            await queue.SendDelayedAsync([.. near.Select(i => (storage.DueQueueName, DueMarker.Build(environment, i.InternalId, i.Due), i.Due))], time, ct);
+            await queue.SendDelayedAsync([.. DueMarker.Group(near.Select(i => new DueMarker(environment, i.InternalId, i.Due))).Select(m => (storage.DueQueueName, m.Body, m.Due))], time, ct);
             foreach (var item in near) Expect(item.Due);
         }
         await UpsertAsync(far.Select(item =>
@@ -121,7 +121,7 @@ public sealed class Scheduler(StorageAccount storage, EventQueue queue, IOptions
                 // rescheduled event is stale and releases nothing.
                 try
                 {
-                    await queue.SendDelayedAsync([.. rows.Select(r => (storage.DueQueueName, DueMarker.Build(r.Environment, r.InternalId, r.Due), r.Due))], time, ct);
+                    await queue.SendDelayedAsync([.. DueMarker.Group(rows.Select(r => new DueMarker(r.Environment, r.InternalId, r.Due))).Select(m => (storage.DueQueueName, m.Body, m.Due))], time, ct);
                 }
                 finally
                 {
@@ -196,7 +196,7 @@ public sealed class Scheduler(StorageAccount storage, EventQueue queue, IOptions
             {
                 try
                 {
-                    if (await ReleaseAsync(marker, token)) Interlocked.Increment(ref released);
+                    Interlocked.Add(ref released, await ReleaseAsync(marker, token));
                 }
                 catch (Exception ex) when (StorageErrors.IsTransient(ex) && !token.IsCancellationRequested)
                 {
@@ -240,37 +240,70 @@ public sealed class Scheduler(StorageAccount storage, EventQueue queue, IOptions
         }
     }
 
-    private async Task<bool> ReleaseAsync(QueueMessage marker, CancellationToken ct)
+    /// <summary>Releases the events a marker carries and deletes it. A marker seen before its time is put back
+    /// until then. For a marker of one event held by another release, the marker waits for that release's lease;
+    /// in a group, such an event gets a marker of its own for then, and the others go on. If a release fails, the
+    /// marker stays and comes back after its lease: events already released are then stale and skipped.</summary>
+    private async Task<int> ReleaseAsync(QueueMessage marker, CancellationToken ct)
     {
         var due = await storage.ReadyQueueAsync(storage.DueQueueName, ct);
-        if (DueMarker.Parse(marker.Body) is not { } m)
+        if (DueMarker.ParseAll(marker.Body) is not { } items)
         {
             logger.LogWarning("Dropped an unreadable due marker {MessageId}", marker.MessageId);
             await DeleteMarkerAsync(due, marker, ct);
-            return false;
+            return 0;
         }
-        var wait = m.Due - Now;
+        var wait = items.Max(i => i.Due) - Now;
         if (wait > 0)
         {
             // Visible before its time (a clock behind the queue's, or a marker re-timed): wait again.
             await DelayMarkerAsync(due, marker, TimeSpan.FromMilliseconds(wait), ct);
-            return false;
+            return 0;
         }
 
-        var released = false;
+        if (items.Count == 1)
+        {
+            var (released, heldFor) = await ReleaseOneAsync(items[0], ct);
+            if (heldFor is { } left)
+            {
+                await DelayMarkerAsync(due, marker, left, ct);
+                return 0;
+            }
+            await DeleteMarkerAsync(due, marker, ct);
+            return released ? 1 : 0;
+        }
+
+        var count = 0;
+        await Parallel.ForEachAsync(items, new ParallelOptions { MaxDegreeOfParallelism = 8, CancellationToken = ct }, async (item, token) =>
+        {
+            var (released, heldFor) = await ReleaseOneAsync(item, token);
+            if (heldFor is { } left)
+            {
+                var at = Now + (long)left.TotalMilliseconds;
+                await queue.SendDelayedAsync([(storage.DueQueueName, DueMarker.Build(item.Environment, item.InternalId, item.Due), at)], time, token);
+            }
+            if (released) Interlocked.Increment(ref count);
+        });
+        await DeleteMarkerAsync(due, marker, ct);
+        return count;
+    }
+
+    /// <summary>Releases one due event: takes its record (<c>releasing</c>, conditional), sends its envelope to its
+    /// queues, marks it <c>released</c>. Nothing happens for a record that is not scheduled for exactly this due time
+    /// (stale); <c>HeldFor</c> is set when another release holds it, for the rest of that release's lease.</summary>
+    private async Task<(bool Released, TimeSpan? HeldFor)> ReleaseOneAsync(DueMarker m, CancellationToken ct)
+    {
         var releaser = Guid.NewGuid().ToString("N");
         for (var attempt = 0; attempt < 5; attempt++)
         {
             var record = await GetAsync(storage.Events, RecordKeys.Partition(m.Environment, m.InternalId), RecordKeys.Row(m.InternalId), ct);
             var state = record?.GetString("State");
-            if (record is null || record.GetInt64("Due") != m.Due || state is not (RecordState.Scheduled or RecordState.Releasing)) break; // stale
+            if (record is null || record.GetInt64("Due") != m.Due || state is not (RecordState.Scheduled or RecordState.Releasing)) return (false, null); // stale
             var ours = record.GetString("Releaser") == releaser; // our take landed, its answer was lost
             if (!ours && state == RecordState.Releasing && record.GetInt64("ReleasingSince") is { } since && Now - since < _lease.TotalMilliseconds)
             {
                 // Another release holds it; look again once its lease is over.
-                var left = TimeSpan.FromMilliseconds(_lease.TotalMilliseconds - (Now - since));
-                await DelayMarkerAsync(due, marker, left, ct);
-                return false;
+                return (false, TimeSpan.FromMilliseconds(_lease.TotalMilliseconds - (Now - since)));
             }
             var held = record.ETag;
             if (!ours)
@@ -297,11 +330,9 @@ public sealed class Scheduler(StorageAccount storage, EventQueue queue, IOptions
                 // Our own update retried after it landed, or a release that took over after our lease.
             }
             await DeleteIndexQuietlyAsync(m.Environment, m.Due, m.InternalId, ct);
-            released = true;
-            break;
+            return (true, null);
         }
-        await DeleteMarkerAsync(due, marker, ct);
-        return released;
+        return (false, null);
     }
 
     // A marker held past its lease may have been received again meanwhile: its pop receipt is then
@@ -516,17 +547,37 @@ public sealed class Scheduler(StorageAccount storage, EventQueue queue, IOptions
     }
 }
 
-/// <summary>The body of a due marker: which event, in which environment, for which due time.</summary>
+/// <summary>The body of a due marker: which event, in which environment, for which due time. A marker may
+/// also carry several events due in the same second (<see cref="Group"/>): <c>{"events":[…]}</c>, one queue
+/// message for all of them.</summary>
 public sealed record DueMarker(string Environment, string InternalId, long Due)
 {
+    /// <summary>Events per grouped marker: about 90 bytes each, so a marker stays well under the 48,000 bytes a
+    /// queue message holds before base64.</summary>
+    public const int MaxGroup = 400;
+
     public static byte[] Build(string environment, string internalId, long due) =>
         JsonSerializer.SerializeToUtf8Bytes(new DueMarker(environment, internalId, due), DueMarkerContext.Default.DueMarker);
 
-    public static DueMarker? Parse(BinaryData body)
+    /// <summary>Markers for <paramref name="items"/>: one per whole second of due time (queue visibility is whole
+    /// seconds, so they would become visible together anyway) and up to <see cref="MaxGroup"/> events, each with the
+    /// latest due time it carries.</summary>
+    public static IEnumerable<(byte[] Body, long Due)> Group(IEnumerable<DueMarker> items) =>
+        items.GroupBy(i => (i.Due + 999) / 1000)
+            .SelectMany(second => second.Chunk(MaxGroup))
+            .Select(chunk => chunk.Length == 1
+                ? (Build(chunk[0].Environment, chunk[0].InternalId, chunk[0].Due), chunk[0].Due)
+                : (JsonSerializer.SerializeToUtf8Bytes(new DueMarkerGroup(chunk), DueMarkerContext.Default.DueMarkerGroup), chunk.Max(i => i.Due)));
+
+    /// <summary>The events a marker carries: one, or a group; null for a body that is neither.</summary>
+    public static IReadOnlyList<DueMarker>? ParseAll(BinaryData body)
     {
         try
         {
-            return JsonSerializer.Deserialize(body.ToMemory().Span, DueMarkerContext.Default.DueMarker);
+            var group = JsonSerializer.Deserialize(body.ToMemory().Span, DueMarkerContext.Default.DueMarkerGroup);
+            if (group?.Events is { Length: > 0 } events) return events.All(e => e is { Environment: not null, InternalId: not null }) ? events : null;
+            var one = JsonSerializer.Deserialize(body.ToMemory().Span, DueMarkerContext.Default.DueMarker);
+            return one is { Environment: not null, InternalId: not null } ? [one] : null;
         }
         catch (JsonException)
         {
@@ -535,6 +586,10 @@ public sealed record DueMarker(string Environment, string InternalId, long Due)
     }
 }
 
+/// <summary>A marker for several events due in the same second.</summary>
+public sealed record DueMarkerGroup(DueMarker[] Events);
+
 [System.Text.Json.Serialization.JsonSourceGenerationOptions(PropertyNamingPolicy = System.Text.Json.Serialization.JsonKnownNamingPolicy.SnakeCaseLower)]
 [System.Text.Json.Serialization.JsonSerializable(typeof(DueMarker))]
+[System.Text.Json.Serialization.JsonSerializable(typeof(DueMarkerGroup))]
 internal sealed partial class DueMarkerContext : System.Text.Json.Serialization.JsonSerializerContext;

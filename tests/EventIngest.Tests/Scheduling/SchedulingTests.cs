@@ -104,6 +104,49 @@ public sealed class SchedulingTests(AzuriteFixture azurite)
     }
 
     [Fact]
+    public async Task EventsDueInTheSameSecondShareAMarkerAndEachGoesOutOnce()
+    {
+        await using var host = await StartAsync();
+        var due = (Now / 1000 + 8) * 1000 + 500; // all in one second, some seconds ahead
+        const int count = 450;
+        var batch = "[" + string.Join(',', Enumerable.Range(0, count).Select(i => $$"""{"name":"app/later","data":{"i":{{i}}},"ts":{{due}}}""")) + "]";
+        var ids = (await TestHost.JsonAsync(await host.SendAsync(batch))).GetProperty("ids").EnumerateArray().Select(e => e.GetString()).ToList();
+
+        // One marker per 400 events of a second, not one per event.
+        Assert.Equal((count + DueMarker.MaxGroup - 1) / DueMarker.MaxGroup, await host.CountMessagesAsync(host.Storage.DueQueueName));
+
+        Assert.Equal(0, await host.DueMarkersSettledAsync());
+        var delivered = await host.ReceiveAtLeastAsync(count);
+        Assert.Equal(ids.Order(), delivered.Select(m => m.GetProperty("internal_id").GetString()).Order());
+        Assert.All(delivered, m => Assert.Equal(due, m.GetProperty("ts").GetInt64()));
+    }
+
+    [Fact]
+    public async Task AGroupedMarkerSkipsACancelledEventAndLeavesOneHeldByAnotherReleaseForLater()
+    {
+        await using var host = await StartAsync();
+        var due = (Now / 1000 + 8) * 1000 + 500; // one second: one marker for the five
+        var batch = "[" + string.Join(',', Enumerable.Range(0, 5).Select(i => $$"""{"name":"app/later","data":{"i":{{i}}},"ts":{{due}}}""")) + "]";
+        var ids = (await TestHost.JsonAsync(await host.SendAsync(batch))).GetProperty("ids").EnumerateArray().Select(e => e.GetString()!).ToList();
+        Assert.Equal(1, await host.CountMessagesAsync(host.Storage.DueQueueName));
+        Assert.Equal(ScheduleChange.Done, await host.Services.GetRequiredService<Scheduler>().CancelAsync("dev", ids[1], default));
+        // Another release holds ids[2], for ten minutes and more.
+        var held = Assert.Single(await host.RowsAsync(host.Storage.Events), r => RecordKeys.InternalIdOf(r.RowKey) == ids[2]);
+        await host.Storage.Events.UpdateEntityAsync(new TableEntity(held.PartitionKey, held.RowKey)
+        {
+            ["State"] = RecordState.Releasing, ["ReleasingSince"] = Now + 600_000, ["Releaser"] = "another",
+        }, held.ETag, TableUpdateMode.Merge);
+
+        var delivered = await host.ReceiveAtLeastAsync(3);
+
+        Assert.Equal(new[] { ids[0], ids[3], ids[4] }.Order(), delivered.Select(m => m.GetProperty("internal_id").GetString()).Order());
+        // The group's marker is gone; the held event waits on a marker of its own, for when that lease is over.
+        Assert.Equal(1, await Waits.UntilAsync(() => host.CountMessagesAsync(host.Storage.DueQueueName), n => n == 1));
+        var queue = host.Storage.Queue(host.Storage.DueQueueName);
+        Assert.Empty((await queue.PeekMessagesAsync(1)).Value); // invisible until then
+    }
+
+    [Fact]
     public async Task ReleaseInterruptedBeforeRemovingTheParkedRowDoesNotSendTwice()
     {
         var time = new ShiftedTime();
