@@ -108,7 +108,19 @@ public class EventQueueReceiver
             try
             {
                 var e = await _reader.ReadAsync<TData>(message.Body, cancellationToken);
-                await handler(e, cancellationToken);
+                using (var activity = ConsumerActivities.StartConsume(e))
+                {
+                    activity?.SetTag("messaging.destination.name", shard.Name);
+                    try
+                    {
+                        await handler(e, cancellationToken);
+                    }
+                    catch (Exception ex)
+                    {
+                        activity?.SetStatus(System.Diagnostics.ActivityStatusCode.Error, ex.GetType().Name);
+                        throw;
+                    }
+                }
                 await shard.DeleteMessageAsync(message.MessageId, message.PopReceipt, cancellationToken);
                 Interlocked.Increment(ref handled);
             }
