@@ -74,13 +74,18 @@ internal sealed partial class UserKeyStore
 
     public bool TryGetPersonKey(EnvironmentKeys environment, UInt128 subjectId, out PersonKey key)
     {
+        // A miss is counted where the key is then read from the table (below), not here.
         var hit = _persons.TryGet(new PersonRef(environment.Environment, subjectId), out key);
-        _metrics?.PersonKeyLookup(hit);
+        if (hit) _metrics?.PersonKeyLookup(hit: true);
         return hit;
     }
 
     public ValueTask<PersonKey> GetOrCreatePersonKeyAsync(EnvironmentKeys environment, UInt128 subjectId, CancellationToken cancellationToken) =>
-        _persons.GetOrLoadAsync(new PersonRef(environment.Environment, subjectId), environment, (person, keys, _) => LoadOrCreatePersonKeyAsync(keys, person.SubjectId), cancellationToken);
+        _persons.GetOrLoadAsync(new PersonRef(environment.Environment, subjectId), environment, (person, keys, _) =>
+        {
+            _metrics?.PersonKeyLookup(hit: false);
+            return LoadOrCreatePersonKeyAsync(keys, person.SubjectId);
+        }, cancellationToken);
 
     /// <summary>The person key of that version, or null when it no longer exists (erased). A cached
     /// key of another version is checked against the table, since another instance may have
