@@ -112,7 +112,7 @@ public class InProcessBench
         ValueTask<string[]> sealing;
         using (IngestActivities.StartStep(IngestActivities.Seal)) sealing = _protector.SealBatchAsync(Environment, users);
         if (!sealing.IsCompletedSuccessfully) throw new InvalidOperationException("Sealing waited for key material.");
-        var message = EventMessage.Build(InternalId, Environment, e, sealing.Result[0], _receivedAt, IngestActivities.TraceParentFor(null));
+        var message = EventMessage.Build(InternalId, Environment, e, sealing.Result[0], _receivedAt, IngestActivities.TraceParentFor(request, null));
         return message.Length;
     }
 

@@ -29,7 +29,7 @@ public sealed class EventEndpoint(
     {
         var started = Stopwatch.GetTimestamp();
         using var activity = IngestActivities.StartIngest(request.Headers.TraceParent);
-        var attempt = new Attempt { TraceParent = request.Headers.TraceParent };
+        var attempt = new Attempt { TraceParent = IngestActivities.TraceParentFor(activity, request.Headers.TraceParent) };
         var response = await HandleCoreAsync(request, eventKey, attempt, ct);
         Record(attempt, response, Stopwatch.GetElapsedTime(started), activity);
         return response;
@@ -151,7 +151,7 @@ public sealed class EventEndpoint(
 
             var seed = IdSeed.Parse(request.Headers[IdSeed.HeaderName]);
             if (metrics.RequestInstrumentsEnabled) attempt.Storage = StorageTally.Begin();
-            var outcomes = await pipeline.IngestAsync(environment, seed, parsed.Events, receivedAt, IngestActivities.TraceParentFor(attempt.TraceParent), ct);
+            var outcomes = await pipeline.IngestAsync(environment, seed, parsed.Events, receivedAt, attempt.TraceParent, ct);
             attempt.Outcomes = outcomes;
             return IngestResponse.Success(outcomes);
         }

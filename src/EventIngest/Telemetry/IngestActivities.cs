@@ -37,11 +37,12 @@ public static class IngestActivities
     /// <summary>A step of the current request (a child of <see cref="Activity.Current"/>).</summary>
     public static Activity? StartStep(string name) => Source.HasListeners() ? Source.StartActivity(name) : null;
 
-    /// <summary>The <c>traceparent</c> to carry in a request's messages: the current span's, or the
-    /// caller's own when this process records no spans (so the trace still reaches the consumer).</summary>
-    public static string? TraceParentFor(string? incoming)
+    /// <summary>The <c>traceparent</c> to carry in a request's messages: the request span's, or the
+    /// caller's own when this process records no spans (so the trace still reaches the consumer; a
+    /// span of the host's that nobody records would leave the consumer's span without a parent).</summary>
+    public static string? TraceParentFor(Activity? ingest, string? incoming)
     {
-        if (Activity.Current is { IdFormat: ActivityIdFormat.W3C } current) return current.Id;
+        if (ingest is { IdFormat: ActivityIdFormat.W3C }) return ingest.Id;
         return incoming is { Length: 55 } && ActivityContext.TryParse(incoming, null, out _) ? incoming : null;
     }
 }
