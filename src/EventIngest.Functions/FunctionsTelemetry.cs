@@ -17,7 +17,7 @@ namespace EventIngest.Functions;
 /// Application Insights (the Azure Monitor exporter), authenticated as the app's managed identity:
 /// the component accepts no instrumentation key (DisableLocalAuth in infra/bicep).
 /// </summary>
-internal static class Telemetry
+public static class FunctionsTelemetry
 {
     public const string ConnectionStringSetting = "APPLICATIONINSIGHTS_CONNECTION_STRING";
 
