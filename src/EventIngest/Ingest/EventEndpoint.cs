@@ -76,7 +76,7 @@ public sealed class EventEndpoint(
         activity.SetTag(MetricAttributes.Route, MetricAttributes.EventRoute);
         activity.SetTag(MetricAttributes.StatusCode, status);
         if (environment is not null) activity.SetTag(MetricAttributes.Environment, environment);
-        if (attempt.Outcomes is { } events) activity.SetTag("eventingest.events", events.Count);
+        if (attempt.Outcomes is { } events) activity.SetTag("eventingest.event_count", events.Count);
         if (status >= 500) activity.SetStatus(ActivityStatusCode.Error);
     }
 
