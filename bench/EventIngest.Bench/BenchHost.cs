@@ -35,6 +35,7 @@ internal sealed class BenchHost : IAsyncDisposable
             ["EventIngest:Storage:ConnectionString"] = azurite.ConnectionString,
             ["Logging:LogLevel:Default"] = "Warning",
         };
+        foreach (var (k, v) in await BenchTelemetry.HostSettingsAsync()) config[k] = v;
         foreach (var (k, v) in settings ?? []) config[k] = v;
         var app = await LocalHost.BuildAsync(["--urls", "http://127.0.0.1:0"], b =>
         {

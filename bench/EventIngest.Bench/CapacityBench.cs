@@ -23,27 +23,47 @@ internal static partial class CapacityBench
 
     /// <summary>Operations seen since the last reset, by target ("queue events", "table events|p").</summary>
     private static readonly ConcurrentDictionary<string, long> Operations = new();
-    private static long _requests;
+    /// <summary>Requests by account: the service's own, or the queue account (told apart by its port).</summary>
+    private static readonly ConcurrentDictionary<string, long> Requests = new();
+    private static int _queueAccountPort = -1;
 
     public static async Task RunAsync()
     {
         Console.WriteLine("capacity: storage operations per event by target, and the events/s at which each target reaches its Azure limit");
         Console.WriteLine("(queue: 2,000 messages/s; table partition: 2,000 entities/s; account: 20,000 requests/s)");
-        await RunConfigurationAsync("default configuration (one queue per route)", shards: "1");
-        await RunConfigurationAsync("high volume (EventIngest:Routing:DefaultShards = 8)", shards: "8");
+        await RunConfigurationAsync("default configuration (one queue per route)", new() { ["EventIngest:Routing:DefaultShards"] = "1" });
+        await RunConfigurationAsync("high volume (EventIngest:Routing:DefaultShards = 8)", new() { ["EventIngest:Routing:DefaultShards"] = "8" });
+        await RunConfigurationAsync("high volume, packed (DefaultShards = 8, DefaultPacked)", new() { ["EventIngest:Routing:DefaultShards"] = "8", ["EventIngest:Routing:DefaultPacked"] = "true" });
+        // A second storage account (a second Azurite) for the queues.
+        await using var queueAccount = await DevServer.Azurite.AzuriteProcess.StartAsync();
+        _queueAccountPort = queueAccount.QueuePort;
+        await RunConfigurationAsync("high volume, packed, queues in a second account (DefaultAccount)", new()
+        {
+            ["EventIngest:Routing:DefaultShards"] = "8",
+            ["EventIngest:Routing:DefaultPacked"] = "true",
+            ["EventIngest:Routing:DefaultAccount"] = "queues",
+            ["EventIngest:Storage:QueueAccounts:queues:ConnectionString"] = queueAccount.ConnectionString,
+        });
+        await RunConfigurationAsync("one message per event, 8 shards, queues in a second account", new()
+        {
+            ["EventIngest:Routing:DefaultShards"] = "8",
+            ["EventIngest:Routing:DefaultAccount"] = "queues",
+            ["EventIngest:Storage:QueueAccounts:queues:ConnectionString"] = queueAccount.ConnectionString,
+        });
     }
 
-    private static async Task RunConfigurationAsync(string configuration, string shards)
+    private static async Task RunConfigurationAsync(string configuration, Dictionary<string, string?> routing)
     {
-        await using var host = await BenchHost.StartAsync(new()
+        var settings = new Dictionary<string, string?>
         {
             ["EventIngest:Local:RepairInterval"] = "01:00:00",
             ["EventIngest:Local:ReleaseInterval"] = "01:00:00",
             ["EventIngest:Local:CleanupInterval"] = "01:00:00",
             // The due poller would count its receives against the loads.
             ["EventIngest:Local:DuePollInterval"] = "01:00:00",
-            ["EventIngest:Routing:DefaultShards"] = shards,
-        });
+        };
+        foreach (var (key, value) in routing) settings[key] = value;
+        await using var host = await BenchHost.StartAsync(settings);
         var counter = host.Services.GetRequiredService<StorageRequestCounter>();
         var outbox = host.Services.GetRequiredService<Outbox>();
         await SendAsync(host, "[{\"name\":\"warm/up\"}]"); // creates tables, the environment key
@@ -64,7 +84,7 @@ internal static partial class CapacityBench
     private static async Task LoadAsync(BenchHost host, Outbox outbox, string label, int size, int requests, Func<int, string> item)
     {
         Operations.Clear();
-        Interlocked.Exchange(ref _requests, 0);
+        Requests.Clear();
         // Four clients at once, as an instance under load sees them: requests share outbox partitions.
         await Parallel.ForEachAsync(Enumerable.Range(0, requests), new ParallelOptions { MaxDegreeOfParallelism = 4 }, async (_, _) =>
             await SendAsync(host, "[" + string.Join(',', Enumerable.Range(0, size).Select(item)) + "]"));
@@ -93,10 +113,13 @@ internal static partial class CapacityBench
             ceilings.Add(($"{table} (busiest of {partitions.Count} partitions)", ceiling));
             Console.WriteLine($"  {table + $" ({partitions.Count} partitions)",-44} {perEvent,10:0.000} {hottest,10:0.000} {ceiling,13:N0}");
         }
-        var requestsPerEvent = Interlocked.Read(ref _requests) / events;
-        var account = AccountRequestsPerSecond / requestsPerEvent;
-        ceilings.Add(("account (requests)", account));
-        Console.WriteLine($"  {"account: requests",-44} {requestsPerEvent,10:0.000} {"",10} {account,13:N0}");
+        foreach (var (name, count) in Requests.OrderBy(r => r.Key, StringComparer.Ordinal))
+        {
+            var requestsPerEvent = count / events;
+            var account = AccountRequestsPerSecond / requestsPerEvent;
+            ceilings.Add(($"{name} (requests)", account));
+            Console.WriteLine($"  {name + ": requests",-44} {requestsPerEvent,10:0.000} {"",10} {account,13:N0}");
+        }
         var binding = ceilings.MinBy(c => c.Ceiling);
         Console.WriteLine($"  binds first: {binding.Target} at {binding.Ceiling:N0} events/s");
     }
@@ -105,8 +128,8 @@ internal static partial class CapacityBench
     /// transaction to the partitions of the entities it touches (one operation per entity).</summary>
     private static void Record(HttpMessage message)
     {
-        Interlocked.Increment(ref _requests);
         var request = message.Request;
+        Requests.AddOrUpdate(request.Uri.Port == _queueAccountPort ? "queue account" : "account", 1, (_, n) => n + 1);
         var path = Uri.UnescapeDataString(request.Uri.Path);
         var segments = path.Split('/', StringSplitOptions.RemoveEmptyEntries);
         if (segments.Length < 2) return; // account-level calls

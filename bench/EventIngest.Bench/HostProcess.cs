@@ -50,6 +50,7 @@ internal sealed class HostProcess : IAsyncDisposable
                 ["DOTNET_STARTUP_HOOKS"] = typeof(HostProcess).Assembly.Location,
                 [GcHeapReport.PathVariable] = Path.Combine(run, "gc-heap.txt"),
             };
+            foreach (var (name, value) in await BenchTelemetry.HostSettingsAsync()) environment[name] = value;
             foreach (var (name, value) in settings ?? new Dictionary<string, string>()) environment[name] = value;
             var host = await Faults.HostProcess.StartAsync(Faults.HostProcess.FreePort(), environment, Path.Combine(run, "host.log"));
             return new HostProcess(azurite, host, run);

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Diagnostics.Metrics;
 using System.Runtime.InteropServices;
 using System.Text;
 using System.Text.Json;
@@ -11,6 +12,8 @@ using BenchmarkDotNet.Running;
 using EventIngest.Encryption;
 using EventIngest.Ingest;
 using EventIngest.Storage;
+using EventIngest.Telemetry;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
 using Perfolizer.Horology;
@@ -42,6 +45,7 @@ public class InProcessBench
     private byte[] _user = [];
     private string _sealedUser = "";
     private ParseResult? _parsed;
+    private IDisposable? _telemetry;
 
     /// <summary>One event as the SDKs send it: an array, <c>ts</c> stamped by the client.</summary>
     public static byte[] SampleBody()
@@ -60,7 +64,8 @@ public class InProcessBench
         _keyDirectory = Directory.CreateTempSubdirectory("eventingest-bench-").FullName;
         _keyTable = new InMemoryKeyTable();
         _key = LocalKeyEncryptionKey.LoadOrCreate(Path.Combine(_keyDirectory, "kek.pem"));
-        _protector = CreateProtector(_keyTable, _key);
+        _telemetry = BenchTelemetry.ListenInProcess();
+        _protector = CreateProtector(_keyTable, _key, _telemetry is null ? null : new IngestMetrics(new ServiceCollection().AddMetrics().BuildServiceProvider().GetRequiredService<IMeterFactory>()));
 
         // Loads the environment key and the person's key into memory; after this, sealing is CPU only.
         _parsed = EventParser.Parse(_body, _receivedAt, MaxEventBytes);
@@ -76,6 +81,7 @@ public class InProcessBench
     {
         _parsed?.Dispose();
         _key?.Dispose();
+        _telemetry?.Dispose();
         Directory.Delete(_keyDirectory, recursive: true);
         if (_keyTable.Requests != _keyTableRequestsAfterSetup)
         {
@@ -93,15 +99,20 @@ public class InProcessBench
     [Benchmark(Description = "parse + validate, seal user, build message")]
     public int ServicePath()
     {
-        using var parsed = EventParser.Parse(_body, _receivedAt, MaxEventBytes);
+        // The request's span and its steps, as the endpoint and the pipeline start them (nothing while nobody listens).
+        using var request = IngestActivities.StartIngest(null);
+        ParseResult parsed;
+        using (IngestActivities.StartStep(IngestActivities.Parse)) parsed = EventParser.Parse(_body, _receivedAt, MaxEventBytes);
+        using var _ = parsed;
         if (!parsed.IsValid) throw new InvalidOperationException(parsed.Errors[0].ToString());
         var e = parsed.Events[0];
 
         // What the pipeline hands to sealing for each event (a copy of the user bytes), then the envelope.
         UserToSeal[] users = [new(InternalId, e.User is { } user ? JsonMarshal.GetRawUtf8Value(user).ToArray() : "{}"u8.ToArray())];
-        var sealing = _protector.SealBatchAsync(Environment, users);
+        ValueTask<string[]> sealing;
+        using (IngestActivities.StartStep(IngestActivities.Seal)) sealing = _protector.SealBatchAsync(Environment, users);
         if (!sealing.IsCompletedSuccessfully) throw new InvalidOperationException("Sealing waited for key material.");
-        var message = EventMessage.Build(InternalId, Environment, e, sealing.Result[0], _receivedAt);
+        var message = EventMessage.Build(InternalId, Environment, e, sealing.Result[0], _receivedAt, IngestActivities.TraceParentFor(request, null));
         return message.Length;
     }
 
@@ -123,9 +134,9 @@ public class InProcessBench
 
     // The person key is kept longer than the default minute so that it cannot expire during a run
     // (a reload would be I/O, which this benchmark leaves out); all else is the default configuration.
-    private static UserDataProtector CreateProtector(InMemoryKeyTable keyTable, LocalKeyEncryptionKey key) =>
+    private static UserDataProtector CreateProtector(InMemoryKeyTable keyTable, LocalKeyEncryptionKey key, IngestMetrics? metrics) =>
         new(keyTable.Client, key, key, Options.Create(new EncryptionOptions { PersonKeyCacheDuration = TimeSpan.FromHours(1) }),
-            Options.Create(new StorageOptions { Prefix = "bench" }), TimeProvider.System, NullLogger<UserDataProtector>.Instance);
+            Options.Create(new StorageOptions { Prefix = "bench" }), TimeProvider.System, NullLogger<UserDataProtector>.Instance, metrics);
 
     /// <summary>
     /// The same two paths measured in alternating rounds within one process, so that load from

@@ -1,7 +1,9 @@
 using EventIngest.Bench;
 
 // dotnet run -c Release --project bench/EventIngest.Bench -- <benchmark> [options]
+args = BenchTelemetry.ReadSwitch(args);
 var command = args.FirstOrDefault() ?? "help";
+if (command != "help") Console.WriteLine(BenchTelemetry.Describe());
 switch (command)
 {
     case "release":
@@ -67,6 +69,9 @@ switch (command)
                                 of 100 events/s (0.5: 70 events/s): a minute to settle, then m minutes (5) measured;
                                 RSS, live and GC heap every 10 s, first vs last minute, slope
               peek <port> [q]   print the messages waiting on a queue of the local host's Azurite
+            --telemetry on|off  (any benchmark; default off, or EVENTINGEST_BENCH_TELEMETRY) record every metric and
+                                span: host processes export over OTLP to a sink in this process, in-process code is
+                                listened to
             """);
         break;
 }

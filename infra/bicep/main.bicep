@@ -103,6 +103,18 @@ param keyVaultSoftDeleteRetentionInDays int = 90
 @maxValue(730)
 param logRetentionInDays int = 30
 
+@description('Resource id of the action group the alert rules notify (e-mail, SMS, webhook...); empty: the alerts show in the portal only.')
+param alertActionGroupId string = ''
+
+@description('Percentage of event-route requests answered 5xx, over 15 minutes, above which the server-errors alert fires.')
+@minValue(1)
+@maxValue(100)
+param serverErrorAlertPercent int = 5
+
+@description('Seconds from a scheduled event\'s due time to its release above which the release-lag alert fires.')
+@minValue(10)
+param releaseLagAlertSeconds int = 300
+
 var resourceToken = toLower(uniqueString(subscription().id, resourceGroup().id, environmentName, location))
 var allTags = union(tags, { 'azd-env-name': environmentName })
 
@@ -168,6 +180,21 @@ module monitoring 'modules/monitoring.bicep' = {
     tags: allTags
     retentionInDays: logRetentionInDays
   }
+}
+
+module observability 'modules/observability.bicep' = {
+  name: 'observability'
+  params: {
+    applicationInsightsName: names.applicationInsights
+    location: location
+    tags: allTags
+    actionGroupId: alertActionGroupId
+    serverErrorPercent: serverErrorAlertPercent
+    releaseLagSeconds: releaseLagAlertSeconds
+  }
+  dependsOn: [
+    monitoring
+  ]
 }
 
 module storage 'modules/storage.bicep' = {

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Globalization;
 using Azure;
 using Azure.Data.Tables;
@@ -68,15 +69,21 @@ public class EventInbox
 
         var partitionKey = PartitionKeyFor(consumer, @event);
         var rowKey = RowKeyFor(@event);
+        using var activity = ConsumerActivities.StartConsume(@event, consumer);
         var claim = await TryClaimAsync(partitionKey, rowKey, @event.Name, cancellationToken);
-        if (claim is null) return false;
+        if (claim is null)
+        {
+            activity?.SetTag("eventingest.inbox.repeat", true);
+            return false;
+        }
 
         try
         {
             await handler(cancellationToken);
         }
-        catch
+        catch (Exception ex)
         {
+            activity?.SetStatus(ActivityStatusCode.Error, ex.GetType().Name);
             await ReleaseAsync(partitionKey, rowKey, claim.Value);
             throw;
         }

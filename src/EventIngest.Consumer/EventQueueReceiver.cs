@@ -112,7 +112,19 @@ public class EventQueueReceiver
                 // One event, or several of a packed queue: the message is deleted once every one is handled.
                 foreach (var e in await _reader.ReadAllAsync<TData>(message.Body, cancellationToken))
                 {
-                    await handler(e, cancellationToken);
+                    using (var activity = ConsumerActivities.StartConsume(e))
+                    {
+                        activity?.SetTag("messaging.destination.name", shard.Name);
+                        try
+                        {
+                            await handler(e, cancellationToken);
+                        }
+                        catch (Exception ex)
+                        {
+                            activity?.SetStatus(System.Diagnostics.ActivityStatusCode.Error, ex.GetType().Name);
+                            throw;
+                        }
+                    }
                     Interlocked.Increment(ref handled);
                 }
                 await shard.DeleteMessageAsync(message.MessageId, message.PopReceipt, cancellationToken);

@@ -202,6 +202,7 @@ public class EventReader
             ReceivedAt = receivedAt,
             IsReplay = e.TryGetProperty("replay", out var replay) && replay.ValueKind == JsonValueKind.True,
             DeliveryId = OptionalString(e, "delivery_id"),
+            TraceParent = OptionalString(e, "traceparent"),
         };
     }
 

@@ -45,6 +45,10 @@ public class ReceivedEvent
     /// <summary>The id of this delivery when it differs from the event's (replays); null otherwise.</summary>
     public string? DeliveryId { get; init; }
 
+    /// <summary>The W3C trace context of the request that sent the event (<c>traceparent</c>), if it carried one:
+    /// the parent of the consumer's span (<see cref="ConsumerActivities"/>).</summary>
+    public string? TraceParent { get; init; }
+
     /// <summary>The <c>user</c> object as a <typeparamref name="TUser"/>; default when there is none (erased or
     /// not opened).</summary>
     /// <typeparam name="TUser">The type to read the user object as.</typeparam>

@@ -26,6 +26,7 @@ public static class LocalHost
 
         builder.Services.AddEventIngest(isProductionHost: false);
         builder.Services.AddHostedService<LocalJobs>();
+        builder.AddLocalTelemetry();
 
         var app = builder.Build();
         if (storage is not null) app.Lifetime.ApplicationStopped.Register(() => storage.DisposeAsync().AsTask().GetAwaiter().GetResult());

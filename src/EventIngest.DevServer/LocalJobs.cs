@@ -7,6 +7,7 @@ internal sealed class LocalJobs(Jobs jobs, IConfiguration configuration, ILogger
         Every(configuration.GetValue("EventIngest:Local:RepairInterval", TimeSpan.FromSeconds(5)), jobs.RepairOutboxAsync, stoppingToken),
         Every(configuration.GetValue("EventIngest:Local:CleanupInterval", TimeSpan.FromMinutes(1)), jobs.DeleteExpiredClaimsAsync, stoppingToken),
         Every(configuration.GetValue("EventIngest:Local:ReleaseInterval", TimeSpan.FromSeconds(10)), jobs.ReleaseParkedAsync, stoppingToken),
+        Every(configuration.GetValue("EventIngest:Local:MeasureInterval", TimeSpan.FromMinutes(1)), async ct => { await jobs.MeasureDepthsAsync(ct); return 0; }, stoppingToken),
         ReleaseDueAsync(configuration.GetValue("EventIngest:Local:DuePollInterval", TimeSpan.FromMilliseconds(250)), stoppingToken));
 
     /// <summary>Scheduled events are released as their due markers appear: the due queue is polled all the time.</summary>

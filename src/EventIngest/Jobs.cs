@@ -1,5 +1,6 @@
 using EventIngest.Scheduling;
 using EventIngest.Storage;
+using EventIngest.Telemetry;
 using Microsoft.Extensions.Options;
 
 namespace EventIngest;
@@ -7,7 +8,7 @@ namespace EventIngest;
 /// <summary>The periodic jobs, called by the Functions timer triggers and by the local host's loop.
 /// Each run stops once <see cref="JobOptions.Budget"/> has passed; the next run resumes where it
 /// stopped (what a run finished is gone from the rows it scans, or noted in a checkpoint).</summary>
-public sealed class Jobs(OutboxRepair repair, EventStore store, Scheduler scheduler, IOptions<JobOptions> options)
+public sealed class Jobs(OutboxRepair repair, EventStore store, Scheduler scheduler, DepthProbe depths, IOptions<JobOptions> options)
 {
     private readonly TimeSpan _budget = options.Value.Budget;
 
@@ -20,6 +21,9 @@ public sealed class Jobs(OutboxRepair repair, EventStore store, Scheduler schedu
     /// <summary>Releases scheduled events whose due markers have become visible, polling the due
     /// queue until <paramref name="budget"/> has passed.</summary>
     public Task<int> ReleaseDueAsync(TimeSpan budget, TimeSpan idlePause, CancellationToken ct) => scheduler.ReleaseDueAsync(budget, idlePause, ct);
+
+    /// <summary>Measures queue depths, scheduled and parked events and overdue outbox rows for the gauges.</summary>
+    public Task MeasureDepthsAsync(CancellationToken ct) => depths.MeasureAsync(ct);
 
     /// <summary>Removes idempotency claims older than the window.</summary>
     public Task<int> DeleteExpiredClaimsAsync(CancellationToken ct) => store.DeleteExpiredClaimsAsync(_budget, ct);

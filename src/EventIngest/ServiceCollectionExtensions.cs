@@ -3,6 +3,7 @@ using EventIngest.Encryption;
 using EventIngest.Ingest;
 using EventIngest.Scheduling;
 using EventIngest.Storage;
+using EventIngest.Telemetry;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
@@ -44,6 +45,9 @@ public static class ServiceCollectionExtensions
         services.AddOptions<JobOptions>().BindConfiguration(JobOptions.Section).ValidateDataAnnotations().ValidateOnStart();
 
         services.TryAddSingleton(TimeProvider.System);
+        services.AddMetrics();
+        services.TryAddSingleton<IngestMetrics>();
+        services.AddSingleton<DepthProbe>();
         services.AddSingleton<StorageRequestCounter>();
         services.AddSingleton<StorageAccount>();
         services.AddSingleton(provider => provider.GetRequiredService<StorageAccount>().Tables);

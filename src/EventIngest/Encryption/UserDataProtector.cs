@@ -4,6 +4,7 @@ using Azure.Core.Cryptography;
 using Azure.Data.Tables;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
+using EventIngest.Telemetry;
 
 namespace EventIngest.Encryption;
 
@@ -36,13 +37,14 @@ public sealed class UserDataProtector
         IOptions<EncryptionOptions> encryptionOptions,
         IOptions<StorageOptions> storageOptions,
         TimeProvider timeProvider,
-        ILogger<UserDataProtector> logger)
+        ILogger<UserDataProtector> logger,
+        IngestMetrics? metrics = null)
     {
         ArgumentNullException.ThrowIfNull(tableService);
         ArgumentNullException.ThrowIfNull(keyEncryptionKey);
         ArgumentNullException.ThrowIfNull(keyResolver);
         _time = timeProvider;
-        _keys = new UserKeyStore(tableService, keyEncryptionKey, keyResolver, encryptionOptions.Value, storageOptions.Value, timeProvider, logger);
+        _keys = new UserKeyStore(tableService, keyEncryptionKey, keyResolver, encryptionOptions.Value, storageOptions.Value, timeProvider, logger, metrics);
     }
 
     /// <summary>Name of the key table (<c>{prefix}keys</c>).</summary>

@@ -3,6 +3,7 @@ using System.Security.Cryptography;
 using Azure;
 using Azure.Core.Cryptography;
 using Azure.Data.Tables;
+using EventIngest.Telemetry;
 using Microsoft.Extensions.Logging;
 
 namespace EventIngest.Encryption;
@@ -37,6 +38,7 @@ internal sealed partial class UserKeyStore
     private readonly TimeSpan _keyVaultTimeout;
     private readonly SingleFlightCache<string, EnvironmentKeys> _environments;
     private readonly SingleFlightCache<PersonRef, PersonKey> _persons;
+    private readonly IngestMetrics? _metrics;
     private Task? _tableReady;
 
     public UserKeyStore(
@@ -46,8 +48,10 @@ internal sealed partial class UserKeyStore
         EncryptionOptions encryption,
         StorageOptions storage,
         TimeProvider time,
-        ILogger logger)
+        ILogger logger,
+        IngestMetrics? metrics)
     {
+        _metrics = metrics;
         _table = tableService.GetTableClient(storage.Prefix + "keys");
         _keyEncryptionKey = keyEncryptionKey;
         _keyResolver = keyResolver;
@@ -68,11 +72,20 @@ internal sealed partial class UserKeyStore
     public ValueTask<EnvironmentKeys> GetEnvironmentKeysAsync(string environment, CancellationToken cancellationToken) =>
         _environments.GetOrLoadAsync(environment, this, static (environment, store, _) => store.LoadEnvironmentKeysAsync(environment), cancellationToken);
 
-    public bool TryGetPersonKey(EnvironmentKeys environment, UInt128 subjectId, out PersonKey key) =>
-        _persons.TryGet(new PersonRef(environment.Environment, subjectId), out key);
+    public bool TryGetPersonKey(EnvironmentKeys environment, UInt128 subjectId, out PersonKey key)
+    {
+        // A miss is counted where the key is then read from the table (below), not here.
+        var hit = _persons.TryGet(new PersonRef(environment.Environment, subjectId), out key);
+        if (hit) _metrics?.PersonKeyLookup(hit: true);
+        return hit;
+    }
 
     public ValueTask<PersonKey> GetOrCreatePersonKeyAsync(EnvironmentKeys environment, UInt128 subjectId, CancellationToken cancellationToken) =>
-        _persons.GetOrLoadAsync(new PersonRef(environment.Environment, subjectId), environment, (person, keys, _) => LoadOrCreatePersonKeyAsync(keys, person.SubjectId), cancellationToken);
+        _persons.GetOrLoadAsync(new PersonRef(environment.Environment, subjectId), environment, (person, keys, _) =>
+        {
+            _metrics?.PersonKeyLookup(hit: false);
+            return LoadOrCreatePersonKeyAsync(keys, person.SubjectId);
+        }, cancellationToken);
 
     /// <summary>The person key of that version, or null when it no longer exists (erased). A cached
     /// key of another version is checked against the table, since another instance may have
@@ -82,8 +95,10 @@ internal sealed partial class UserKeyStore
         var person = new PersonRef(environment.Environment, subjectId);
         if (_persons.TryGet(person, out var cached) && cached.Version == version)
         {
+            _metrics?.PersonKeyLookup(hit: true);
             return cached;
         }
+        _metrics?.PersonKeyLookup(hit: false);
 
         var current = await ReadPersonKeyAsync(environment, subjectId, cancellationToken);
         if (current is null)
@@ -114,6 +129,7 @@ internal sealed partial class UserKeyStore
             cancellationToken);
         _persons.Remove(new PersonRef(environment.Environment, subjectId));
         LogPersonErased(environment.Environment, found);
+        _metrics?.Erased(environment.Environment, found);
         return found;
     }
 
@@ -131,7 +147,7 @@ internal sealed partial class UserKeyStore
             }
 
             var entity = row.Value;
-            var current = await KeyOperationAsync(ct => _keyResolver.ResolveAsync(_keyEncryptionKey.KeyId, ct), cancellationToken);
+            var current = await KeyOperationAsync("resolve", ct => _keyResolver.ResolveAsync(_keyEncryptionKey.KeyId, ct), cancellationToken);
             var recordedKeyId = entity.GetString("KeyEncryptionKeyId");
             if (recordedKeyId == current.KeyId)
             {
@@ -139,7 +155,7 @@ internal sealed partial class UserKeyStore
             }
 
             var secret = await UnwrapEnvironmentKeyAsync(environment, entity, cancellationToken);
-            var wrapped = await KeyOperationAsync(ct => current.WrapKeyAsync(KeyVaultKey.RsaOaep256, secret, ct), cancellationToken);
+            var wrapped = await KeyOperationAsync("wrap", ct => current.WrapKeyAsync(KeyVaultKey.RsaOaep256, secret, ct), cancellationToken);
             CryptographicOperations.ZeroMemory(secret);
             entity["KeyEncryptionKeyId"] = current.KeyId;
             entity["WrappedKey"] = wrapped;
@@ -178,8 +194,8 @@ internal sealed partial class UserKeyStore
             var created = RandomNumberGenerator.GetBytes(DataKey.KeySize);
             try
             {
-                var keyEncryptionKey = await KeyOperationAsync(ct => _keyResolver.ResolveAsync(_keyEncryptionKey.KeyId, ct), default);
-                var wrapped = await KeyOperationAsync(ct => keyEncryptionKey.WrapKeyAsync(KeyVaultKey.RsaOaep256, created, ct), default);
+                var keyEncryptionKey = await KeyOperationAsync("resolve", ct => _keyResolver.ResolveAsync(_keyEncryptionKey.KeyId, ct), default);
+                var wrapped = await KeyOperationAsync("wrap", ct => keyEncryptionKey.WrapKeyAsync(KeyVaultKey.RsaOaep256, created, ct), default);
                 var entity = new TableEntity(EnvironmentPartition, environment)
                 {
                     ["Format"] = FormatVersion,
@@ -213,8 +229,8 @@ internal sealed partial class UserKeyStore
             throw new CryptographicException($"The environment key record of '{environment}' in table {_table.Name} is incomplete.");
         }
 
-        var keyEncryptionKey = await KeyOperationAsync(ct => _keyResolver.ResolveAsync(keyId, ct), cancellationToken);
-        var secret = await KeyOperationAsync(ct => keyEncryptionKey.UnwrapKeyAsync(algorithm, wrapped, ct), cancellationToken);
+        var keyEncryptionKey = await KeyOperationAsync("resolve", ct => _keyResolver.ResolveAsync(keyId, ct), cancellationToken);
+        var secret = await KeyOperationAsync("unwrap", ct => keyEncryptionKey.UnwrapKeyAsync(algorithm, wrapped, ct), cancellationToken);
         if (secret.Length != DataKey.KeySize)
         {
             throw new CryptographicException($"The environment key of '{environment}' unwrapped to {secret.Length} bytes, not {DataKey.KeySize}.");
@@ -355,6 +371,21 @@ internal sealed partial class UserKeyStore
     }
 
     /// <summary>A key-encryption key call bounded by the Key Vault timeout; transient failures become <see cref="KeyManagementUnavailableException"/>.</summary>
+    private async Task<T> KeyOperationAsync<T>(string operation, Func<CancellationToken, Task<T>> call, CancellationToken cancellationToken)
+    {
+        try
+        {
+            var result = await KeyOperationAsync(call, cancellationToken);
+            _metrics?.KeyOperation(operation, null);
+            return result;
+        }
+        catch (Exception ex) when (!cancellationToken.IsCancellationRequested)
+        {
+            _metrics?.KeyOperation(operation, ex);
+            throw;
+        }
+    }
+
     private async Task<T> KeyOperationAsync<T>(Func<CancellationToken, Task<T>> call, CancellationToken cancellationToken)
     {
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);

@@ -1,6 +1,8 @@
 using System.Buffers;
+using System.Diagnostics;
 using EventIngest.Encryption;
 using EventIngest.Storage;
+using EventIngest.Telemetry;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
@@ -16,6 +18,7 @@ public sealed class EventEndpoint(
     EventKeys keys,
     EventRateLimiter rateLimiter,
     IngestPipeline pipeline,
+    IngestMetrics metrics,
     IOptions<IngestOptions> options,
     TimeProvider time,
     ILogger<EventEndpoint> logger)
@@ -23,6 +26,72 @@ public sealed class EventEndpoint(
     private readonly IngestOptions _options = options.Value;
 
     public async Task<IResult> HandleAsync(HttpRequest request, string eventKey, CancellationToken ct)
+    {
+        var started = Stopwatch.GetTimestamp();
+        using var activity = IngestActivities.StartIngest(request.Headers.TraceParent);
+        var attempt = new Attempt { TraceParent = IngestActivities.TraceParentFor(activity, request.Headers.TraceParent) };
+        var response = await HandleCoreAsync(request, eventKey, attempt, ct);
+        Record(attempt, response, Stopwatch.GetElapsedTime(started), activity);
+        return response;
+    }
+
+    /// <summary>What the handler learnt about a request, for its metrics and span.</summary>
+    private sealed class Attempt
+    {
+        public string? TraceParent { get; init; }
+        public string? Environment { get; set; }
+        public RefusalReason? Reason { get; set; }
+        public IReadOnlyList<EventOutcome>? Outcomes { get; set; }
+        public StorageTally? Storage { get; set; }
+    }
+
+    private void Record(Attempt attempt, IngestResponse response, TimeSpan duration, Activity? activity)
+    {
+        var status = response.StatusCode;
+        var environment = attempt.Environment;
+        metrics.Request(environment, status, duration);
+        if (attempt.Outcomes is { } outcomes)
+        {
+            int accepted = 0, scheduled = 0, duplicate = 0;
+            foreach (var o in outcomes)
+            {
+                if (o.Outcome == Outcome.Accepted) accepted++;
+                else if (o.Outcome == Outcome.Scheduled) scheduled++;
+                else duplicate++;
+            }
+            metrics.Outcome(environment!, "accepted", accepted);
+            metrics.Outcome(environment!, "scheduled", scheduled);
+            metrics.Outcome(environment!, "duplicate", duplicate);
+            metrics.Batch(environment!, outcomes.Count);
+            if (attempt.Storage is { } tally) metrics.StorageUse(environment!, tally);
+        }
+        else if (status >= 400)
+        {
+            var reason = attempt.Reason ?? ReasonFor(status);
+            metrics.Refused(environment, reason, status);
+            activity?.SetTag(MetricAttributes.Reason, IngestMetrics.ReasonName(reason));
+        }
+        if (activity is null) return;
+        activity.SetTag("http.request.method", "POST");
+        activity.SetTag(MetricAttributes.Route, MetricAttributes.EventRoute);
+        activity.SetTag(MetricAttributes.StatusCode, status);
+        if (environment is not null) activity.SetTag(MetricAttributes.Environment, environment);
+        if (attempt.Outcomes is { } events) activity.SetTag("eventingest.event_count", events.Count);
+        if (status >= 500) activity.SetStatus(ActivityStatusCode.Error);
+    }
+
+    private static RefusalReason ReasonFor(int status) => status switch
+    {
+        401 or 403 => RefusalReason.Auth,
+        413 => RefusalReason.Size,
+        429 => RefusalReason.RateLimit,
+        499 => RefusalReason.ClientClosed,
+        503 => RefusalReason.Storage,
+        >= 500 => RefusalReason.Internal,
+        _ => RefusalReason.Validation,
+    };
+
+    private async Task<IngestResponse> HandleCoreAsync(HttpRequest request, string eventKey, Attempt attempt, CancellationToken ct)
     {
         if (!HttpMethods.IsPost(request.Method))
         {
@@ -34,15 +103,18 @@ public sealed class EventEndpoint(
         switch (keys.Check(eventKey, request.Headers[EventKeys.EnvironmentHeader], out var environment))
         {
             case KeyCheck.NoneConfigured:
+                attempt.Reason = RefusalReason.Auth;
                 return IngestResponse.Error(503, "Event keys are required to process events securely");
             case KeyCheck.Unknown:
                 return IngestResponse.Error(401, "Event key not found");
             case KeyCheck.InvalidEnvironment:
                 return IngestResponse.Error(400, "x-inngest-env must be 1-64 letters, digits, '.', '_' or '-'");
             case KeyCheck.EnvironmentNotAllowed:
+                attempt.Reason = RefusalReason.Auth;
                 return IngestResponse.Error(400, "x-inngest-env names an environment this event key may not send to: a key with branch environments reaches its own, " +
                     "and others that no key names (never production) starting with its BranchPrefix");
         }
+        attempt.Environment = environment;
 
         if (!rateLimiter.TryAdmit(eventKey, out var waitSeconds))
         {
@@ -71,12 +143,16 @@ public sealed class EventEndpoint(
         if (buffer is null) return TooLarge();
         try
         {
-            using var parsed = EventParser.Parse(buffer.AsMemory(0, length), receivedAt, _options.MaxEventBytes);
+            ParseResult parsed;
+            using (IngestActivities.StartStep(IngestActivities.Parse)) parsed = EventParser.Parse(buffer.AsMemory(0, length), receivedAt, _options.MaxEventBytes);
+            using var _ = parsed;
             if (!parsed.IsValid) return IngestResponse.Error(parsed.ErrorStatus, parsed.Errors);
             rateLimiter.Charge(eventKey, parsed.Events.Count - 1);
 
             var seed = IdSeed.Parse(request.Headers[IdSeed.HeaderName]);
-            var outcomes = await pipeline.IngestAsync(environment, seed, parsed.Events, receivedAt, ct);
+            if (metrics.RequestInstrumentsEnabled) attempt.Storage = StorageTally.Begin();
+            var outcomes = await pipeline.IngestAsync(environment, seed, parsed.Events, receivedAt, attempt.TraceParent, ct);
+            attempt.Outcomes = outcomes;
             return IngestResponse.Success(outcomes);
         }
         catch (SeedReusedException ex)
@@ -92,6 +168,7 @@ public sealed class EventEndpoint(
         catch (KeyManagementUnavailableException ex)
         {
             logger.LogWarning(ex, "Key management unavailable; answering 503 for {Environment}", environment);
+            attempt.Reason = RefusalReason.KeyVault;
             var retryAfter = ex.RetryAfter is { } after ? Math.Max(1, (int)Math.Ceiling(after.TotalSeconds)) : _options.RetryAfterSeconds;
             return IngestResponse.Error(503, "Key management is unavailable; nothing was stored; retry later", retryAfter);
         }

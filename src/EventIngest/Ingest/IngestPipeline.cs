@@ -3,6 +3,7 @@ using System.Runtime.InteropServices;
 using EventIngest.Encryption;
 using EventIngest.Scheduling;
 using EventIngest.Storage;
+using EventIngest.Telemetry;
 using Microsoft.Extensions.Options;
 
 namespace EventIngest.Ingest;
@@ -37,16 +38,17 @@ public sealed class IngestPipeline(
     /// sends in flight, twice.</summary>
     public const int ProgressEvery = 64;
 
+    /// <param name="traceParent">The request's W3C trace context, carried in each of its messages so a consumer continues the trace.</param>
     /// <param name="requestAborted">The client hung up. Honoured only until the outbox row is written:
     /// from then on the request finishes what it started (or stops at its deadline, leaving the
     /// rest to the repair job), so a client that goes away never leaves a half-sent request behind.</param>
-    public async Task<IReadOnlyList<EventOutcome>> IngestAsync(string environment, IdSeed? headerSeed, IReadOnlyList<ParsedEvent> events, long receivedAt, CancellationToken requestAborted)
+    public async Task<IReadOnlyList<EventOutcome>> IngestAsync(string environment, IdSeed? headerSeed, IReadOnlyList<ParsedEvent> events, long receivedAt, string? traceParent, CancellationToken requestAborted)
     {
         if (events.Count == 0) return [];
         var started = Stopwatch.StartNew();
         await storage.EnsureCreatedAsync(requestAborted);
 
-        var batch = await PrepareAsync(environment, headerSeed ?? IdSeed.Random(receivedAt), events, receivedAt, requestAborted);
+        var batch = await PrepareAsync(environment, headerSeed ?? IdSeed.Random(receivedAt), events, receivedAt, traceParent, requestAborted);
         requestAborted.ThrowIfCancellationRequested();
 
         // Every storage call from here on stops at the deadline (not only between steps): past it the
@@ -55,19 +57,22 @@ public sealed class IngestPipeline(
         var ct = deadline.Token;
         try
         {
-            await outbox.OpenAsync(batch, ct);
-            try
+            using (IngestActivities.StartStep(IngestActivities.Record))
             {
-                await queue.StoreLargeAsync(environment, batch.Nonce, batch.Events.Where(e => !e.IsDuplicate), ct);
-                await store.WriteRecordsAsync(batch, ct);
+                await outbox.OpenAsync(batch, ct);
+                try
+                {
+                    await queue.StoreLargeAsync(environment, batch.Nonce, batch.Events.Where(e => !e.IsDuplicate), ct);
+                    await store.WriteRecordsAsync(batch, ct);
+                }
+                catch (SeedReusedException)
+                {
+                    await AbandonAsync(batch, ct);
+                    throw;
+                }
             }
-            catch (SeedReusedException)
-            {
-                await AbandonAsync(batch, ct);
-                throw;
-            }
-            await store.ClaimKeysAsync(batch, ct);
-            await SendAsync(batch, ct);
+            using (IngestActivities.StartStep(IngestActivities.Claim)) await store.ClaimKeysAsync(batch, ct);
+            using (IngestActivities.StartStep(IngestActivities.Send)) await SendAsync(batch, ct);
         }
         catch (OperationCanceledException ex) when (deadline.IsCancellationRequested)
         {
@@ -139,7 +144,7 @@ public sealed class IngestPipeline(
     private static ScheduledItem ToScheduled(IngestBatch batch, PendingEvent e) =>
         new(e.InternalId, e.Name, e.Id, e.Due!.Value, batch.RecordPartition);
 
-    private async Task<IngestBatch> PrepareAsync(string environment, IdSeed seed, IReadOnlyList<ParsedEvent> events, long receivedAt, CancellationToken ct)
+    private async Task<IngestBatch> PrepareAsync(string environment, IdSeed seed, IReadOnlyList<ParsedEvent> events, long receivedAt, string? traceParent, CancellationToken ct)
     {
         var internalIds = new string[events.Count];
         var firstWithId = new Dictionary<string, int>(StringComparer.Ordinal);
@@ -158,7 +163,8 @@ public sealed class IngestPipeline(
         }
 
         // Sealing comes before any write: with key management down, nothing is stored.
-        var sealedUsers = await protector.SealBatchAsync(environment, toSeal, ct);
+        string[] sealedUsers;
+        using (IngestActivities.StartStep(IngestActivities.Seal)) sealedUsers = await protector.SealBatchAsync(environment, toSeal, ct);
 
         var scheduleAfter = receivedAt + (long)_options.ClockSkew.TotalMilliseconds;
         var pending = new PendingEvent[events.Count];
@@ -178,7 +184,7 @@ public sealed class IngestPipeline(
                 Due = e.Ts > scheduleAfter ? e.Ts : null,
                 Key = e.Id is not null ? KeyKind.Caller : seed.FromHeader ? KeyKind.Seed : KeyKind.None,
                 Queues = router.QueuesFor(e.Name, internalIds[i]),
-                Message = stored ? EventMessage.Build(internalIds[i], environment, e, sealedUsers[sealedIndex++], receivedAt) : [],
+                Message = stored ? EventMessage.Build(internalIds[i], environment, e, sealedUsers[sealedIndex++], receivedAt, traceParent) : [],
                 Fingerprint = stored ? EventFingerprint.Of(e) : [],
                 SameKeyAs = stored ? null : pending[sameKeyAs[i]],
             };

@@ -37,7 +37,7 @@ public enum ScheduleChange
 /// conditional update, which leaves every older marker stale. Index rows in the schedule table
 /// only list pending events (<c>GET /v1/scheduled</c>).
 /// </summary>
-public sealed class Scheduler(StorageAccount storage, EventQueue queue, IOptions<SchedulingOptions> options, IOptions<RepairOptions> repairOptions, TimeProvider time, ILogger<Scheduler> logger)
+public sealed class Scheduler(StorageAccount storage, EventQueue queue, Telemetry.IngestMetrics metrics, IOptions<SchedulingOptions> options, IOptions<RepairOptions> repairOptions, TimeProvider time, ILogger<Scheduler> logger)
 {
     private const int ReceiveBatch = 32;
 
@@ -321,6 +321,7 @@ public sealed class Scheduler(StorageAccount storage, EventQueue queue, IOptions
             var envelope = record.GetBinary("Message");
             var body = queue.MessageFor(m.Environment, m.InternalId, record.GetString("Name"), envelope, record.GetString("Blob"), envelope?.Length ?? 0);
             await queue.SendAsync(Queues(record).Select(q => (q, body)), ct);
+            metrics.Released(m.Environment, TimeSpan.FromMilliseconds(Now - m.Due));
             try
             {
                 await storage.Events.UpdateEntityAsync(new TableEntity(record.PartitionKey, record.RowKey) { ["State"] = RecordState.Released }, held, TableUpdateMode.Merge, ct);

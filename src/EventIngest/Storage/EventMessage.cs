@@ -21,7 +21,8 @@ public static class EventMessage
     [ThreadStatic] private static Utf8JsonWriter? t_writer;
 
     /// <param name="sealedUser">The event's <c>user</c> object, sealed (see docs/encryption.md); never the plain object.</param>
-    public static byte[] Build(string internalId, string environment, ParsedEvent e, string sealedUser, long receivedAt)
+    /// <param name="traceParent">The W3C trace context of the request, for the consumer's span; left out when null.</param>
+    public static byte[] Build(string internalId, string environment, ParsedEvent e, string sealedUser, long receivedAt, string? traceParent = null)
     {
         var buffer = t_buffer ??= new ArrayBufferWriter<byte>(4096);
         buffer.ResetWrittenCount();
@@ -40,6 +41,7 @@ public static class EventMessage
         w.WriteNumber("ts"u8, e.Ts);
         if (e.V is null) w.WriteNull("v"u8); else w.WriteString("v"u8, e.V);
         w.WriteNumber("received_at"u8, receivedAt);
+        if (traceParent is not null) w.WriteString("traceparent"u8, traceParent);
         w.WriteEndObject();
         w.Flush();
         return buffer.WrittenSpan.ToArray();

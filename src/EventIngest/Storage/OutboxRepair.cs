@@ -2,6 +2,7 @@ using Azure;
 using Azure.Data.Tables;
 using EventIngest.Ingest;
 using EventIngest.Scheduling;
+using EventIngest.Telemetry;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
@@ -17,7 +18,7 @@ namespace EventIngest.Storage;
 /// A pass with nothing stuck costs one query per outbox shard, made at once. Two passes never work on the same row: each takes
 /// a row by updating it with its ETag first.
 /// </summary>
-public sealed class OutboxRepair(StorageAccount storage, EventStore store, EventQueue queue, Scheduler scheduler, IOptions<RepairOptions> options, TimeProvider time, ILogger<OutboxRepair> logger)
+public sealed class OutboxRepair(StorageAccount storage, EventStore store, EventQueue queue, Scheduler scheduler, IngestMetrics metrics, IOptions<RepairOptions> options, TimeProvider time, ILogger<OutboxRepair> logger)
 {
     // One round of parallel sends, then one merge on the row: a pass killed mid-way repeats at most this many.
     private const int ChunkSize = 16;
@@ -45,6 +46,7 @@ public sealed class OutboxRepair(StorageAccount storage, EventStore store, Event
                 // Past the budget, the rows not taken wait for the next run (they are their own checkpoint).
                 if (time.GetElapsedTime(started) >= budget) break;
                 if (!await TakeAsync(row, ct)) continue;
+                using var span = IngestActivities.StartStep(IngestActivities.Repair);
                 Interlocked.Add(ref repaired, await RepairAsync(row, ct));
             }
         }));
@@ -109,6 +111,7 @@ public sealed class OutboxRepair(StorageAccount storage, EventStore store, Event
         }
         if (chunk.Count > 0) sent += await RepairChunkAsync(environment, chunk, ct);
         await DeleteRowAsync(row, ct);
+        metrics.Repaired(environment, sent, time.GetUtcNow() - DateTimeOffset.FromUnixTimeMilliseconds(row.GetInt64("Created") ?? 0));
         logger.LogWarning("Repaired an interrupted request: {Count} events sent from outbox row {Nonce}", sent, nonce);
         return sent;
     }

@@ -4,6 +4,7 @@ using Azure.Data.Tables;
 using Azure.Identity;
 using Azure.Storage.Blobs;
 using Azure.Storage.Queues;
+using EventIngest.Telemetry;
 using Microsoft.Extensions.Options;
 
 namespace EventIngest.Storage;
@@ -29,9 +30,9 @@ public sealed class StorageAccount
     {
         var options = storage.Value;
         Options = options;
-        var tableOptions = Configure(new TableClientOptions(), options, counter);
-        var queueOptions = Configure(new QueueClientOptions { MessageEncoding = QueueMessageEncoding.Base64 }, options, counter);
-        var blobOptions = Configure(new BlobClientOptions(), options, counter);
+        var tableOptions = Configure(new TableClientOptions(), options, counter, StorageTally.Table);
+        var queueOptions = Configure(new QueueClientOptions { MessageEncoding = QueueMessageEncoding.Base64 }, options, counter, StorageTally.Queue);
+        var blobOptions = Configure(new BlobClientOptions(), options, counter, StorageTally.Blob);
 
         TableServiceClient tables;
         BlobServiceClient blobs;
@@ -130,9 +131,10 @@ public sealed class StorageAccount
             ? new DefaultAzureCredential()
             : new ManagedIdentityCredential(ManagedIdentityId.FromUserAssignedClientId(clientId));
 
-    private static T Configure<T>(T clientOptions, StorageOptions options, StorageRequestCounter counter) where T : Azure.Core.ClientOptions
+    private static T Configure<T>(T clientOptions, StorageOptions options, StorageRequestCounter counter, string service) where T : Azure.Core.ClientOptions
     {
         clientOptions.AddPolicy(counter, HttpPipelinePosition.PerRetry);
+        clientOptions.AddPolicy(StorageTally.PolicyFor(service), HttpPipelinePosition.PerRetry);
         clientOptions.Retry.MaxRetries = 2;
         clientOptions.Retry.Mode = RetryMode.Exponential;
         clientOptions.Retry.Delay = TimeSpan.FromMilliseconds(200);

@@ -9,6 +9,7 @@ using EventIngest.Ingest;
 using EventIngest.StorageFaults;
 using EventIngest.Tests.Encryption;
 using EventIngest.Tests.Infrastructure;
+using EventIngest.Tests.Telemetry;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using static EventIngest.Tests.Infrastructure.KeyHashes;
@@ -19,7 +20,7 @@ namespace EventIngest.Tests.Reliability;
 /// Every log entry written while events are ingested — successes, refusals and failures of
 /// storage and key management, and an erasure by <c>external_id</c> while storage is down — is
 /// captured with its message, structured values and exception, and searched for event keys,
-/// signing keys and the content of <c>user</c>.
+/// signing keys and the content of <c>user</c>. So is every span and metric recorded meanwhile.
 /// </summary>
 [Collection(AzuriteFixture.CollectionName)]
 public sealed class SecretsInLogsTests(AzuriteFixture azurite)
@@ -35,9 +36,10 @@ public sealed class SecretsInLogsTests(AzuriteFixture azurite)
     private static readonly string User = $$"""{"external_id":"{{ExternalId}}","email":"{{Email}}","name":"{{PersonName}}"}""";
 
     [Fact]
-    public async Task KeysAndUserDataNeverReachTheLogsEvenOnErrors()
+    public async Task KeysAndUserDataNeverReachTheLogsOrTelemetryEvenOnErrors()
     {
         var logs = new CapturedLogs();
+        using var telemetry = new CapturedTelemetry();
         await using var proxy = await StorageFaultProxy.StartAsync(azurite.ConnectionString);
         var prefix = azurite.NewStorageNamePrefix();
 
@@ -100,10 +102,18 @@ public sealed class SecretsInLogsTests(AzuriteFixture azurite)
         Assert.Contains(entries, e => e.Level == LogLevel.Warning && e.Text.Contains("Storage unavailable", StringComparison.Ordinal) && e.Text.Contains("Exception", StringComparison.Ordinal));
         Assert.Contains(entries, e => e.Level == LogLevel.Warning && e.Text.Contains("Key management unavailable", StringComparison.Ordinal));
         Assert.Contains(entries, e => e.Level == LogLevel.Error && e.Text.Contains("credential was refused", StringComparison.Ordinal));
+        var recorded = telemetry.Texts;
+        // Refusals of each kind and the spans of the requests were recorded, so there was something to leak.
+        Assert.Contains(recorded, t => t.Contains("eventingest.refusal.reason=key_vault", StringComparison.Ordinal));
+        Assert.Contains(recorded, t => t.Contains("eventingest.refusal.reason=auth", StringComparison.Ordinal));
+        Assert.Contains(recorded, t => t.Contains("metric eventingest.erasures", StringComparison.Ordinal));
+        Assert.Contains(recorded, t => t.StartsWith("span eventingest.seal", StringComparison.Ordinal));
         foreach (var secret in new[] { EventKey, WrongEventKey, SigningKey, WrongSigningKey, Email, ExternalId, PersonName })
         {
             var leak = entries.FirstOrDefault(e => e.Text.Contains(secret, StringComparison.Ordinal));
             Assert.True(leak is null, $"'{secret}' logged by {leak?.Category}: {leak?.Text}");
+            var inTelemetry = recorded.FirstOrDefault(t => t.Contains(secret, StringComparison.Ordinal));
+            Assert.True(inTelemetry is null, $"'{secret}' recorded in telemetry: {inTelemetry}");
         }
     }
 

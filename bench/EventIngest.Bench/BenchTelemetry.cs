@@ -1,0 +1,114 @@
+using System.Diagnostics;
+using System.Diagnostics.Metrics;
+using EventIngest.Telemetry;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+
+namespace EventIngest.Bench;
+
+/// <summary>
+/// Telemetry on or off for a benchmark run (<c>--telemetry on|off</c>, or <c>EVENTINGEST_BENCH_TELEMETRY</c>,
+/// which BenchmarkDotNet's child processes inherit). On, every instrument and span is actually recorded:
+/// a host process exports over OTLP to a sink in this process that reads and drops what it gets (a
+/// collector stand-in), and the in-process benchmark attaches a listener to the meter and the sources.
+/// Off, host processes get no OTLP endpoint even if this process's environment names one.
+/// </summary>
+internal static class BenchTelemetry
+{
+    public const string Variable = "EVENTINGEST_BENCH_TELEMETRY";
+    private static readonly SemaphoreSlim SinkGate = new(1, 1);
+    private static WebApplication? s_sink;
+    private static long s_exportedBytes;
+
+    public static bool On => string.Equals(Environment.GetEnvironmentVariable(Variable), "on", StringComparison.OrdinalIgnoreCase);
+
+    /// <summary>Takes <c>--telemetry on|off</c> out of the arguments and sets the variable for this process and its children.</summary>
+    public static string[] ReadSwitch(string[] args)
+    {
+        var at = Array.IndexOf(args, "--telemetry");
+        if (at < 0 || at + 1 >= args.Length) return args;
+        Environment.SetEnvironmentVariable(Variable, args[at + 1]);
+        return [.. args[..at], .. args[(at + 2)..]];
+    }
+
+    public static string Describe() => On ? $"telemetry on (OTLP to an in-process sink; {Interlocked.Read(ref s_exportedBytes):N0} bytes received so far)" : "telemetry off";
+
+    /// <summary>The OTLP settings of a host process.</summary>
+    public static async Task<IReadOnlyDictionary<string, string>> HostSettingsAsync()
+    {
+        if (!On) return new Dictionary<string, string> { ["OTEL_EXPORTER_OTLP_ENDPOINT"] = "" };
+        return new Dictionary<string, string>
+        {
+            ["OTEL_EXPORTER_OTLP_ENDPOINT"] = (await SinkAsync()).ToString().TrimEnd('/'),
+            ["OTEL_EXPORTER_OTLP_PROTOCOL"] = "http/protobuf",
+        };
+    }
+
+    /// <summary>Listens to the service's meter and sources in this process (in-process benchmarks); null when off.</summary>
+    public static IDisposable? ListenInProcess()
+    {
+        if (!On) return null;
+        var spans = new ActivityListener
+        {
+            ShouldListenTo = source => source.Name == IngestActivities.SourceName,
+            Sample = (ref ActivityCreationOptions<ActivityContext> _) => ActivitySamplingResult.AllDataAndRecorded,
+        };
+        ActivitySource.AddActivityListener(spans);
+        var measurements = new MeterListener
+        {
+            InstrumentPublished = (instrument, listener) =>
+            {
+                if (instrument.Meter.Name == IngestMetrics.MeterName) listener.EnableMeasurementEvents(instrument);
+            },
+        };
+        long seen = 0;
+        measurements.SetMeasurementEventCallback<long>((_, _, _, _) => Interlocked.Increment(ref seen));
+        measurements.SetMeasurementEventCallback<int>((_, _, _, _) => Interlocked.Increment(ref seen));
+        measurements.SetMeasurementEventCallback<double>((_, _, _, _) => Interlocked.Increment(ref seen));
+        measurements.Start();
+        return new Both(spans, measurements);
+    }
+
+    private sealed class Both(IDisposable a, IDisposable b) : IDisposable
+    {
+        public void Dispose()
+        {
+            a.Dispose();
+            b.Dispose();
+        }
+    }
+
+    private static async Task<Uri> SinkAsync()
+    {
+        await SinkGate.WaitAsync();
+        try
+        {
+            if (s_sink is null)
+            {
+                var builder = WebApplication.CreateSlimBuilder();
+                builder.WebHost.UseUrls("http://127.0.0.1:0");
+                builder.Logging.ClearProviders();
+                var app = builder.Build();
+                app.MapPost("/v1/{signal}", async (HttpRequest request) =>
+                {
+                    var buffer = new byte[16 * 1024];
+                    int read;
+                    while ((read = await request.Body.ReadAsync(buffer)) > 0) Interlocked.Add(ref s_exportedBytes, read);
+                    return Results.Ok();
+                });
+                await app.StartAsync();
+                s_sink = app;
+            }
+            return new Uri(s_sink.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First());
+        }
+        finally
+        {
+            SinkGate.Release();
+        }
+    }
+}

@@ -1,0 +1,48 @@
+using System.Diagnostics;
+
+namespace EventIngest.Telemetry;
+
+/// <summary>
+/// The service's spans. A request to the event route is one span (<see cref="Ingest"/>) with a child
+/// for each step; its W3C <c>traceparent</c> goes into every queue message of the request (the
+/// envelope's <c>traceparent</c> field, docs/message-format.md), and the consumer kit's span
+/// continues the trace from there. Starting a span costs nothing while nobody listens.
+/// </summary>
+public static class IngestActivities
+{
+    public const string SourceName = "EventIngest";
+
+    public const string Ingest = "eventingest.ingest";
+    public const string Parse = "eventingest.parse";
+    public const string Seal = "eventingest.seal";
+    public const string Record = "eventingest.record";
+    public const string Claim = "eventingest.claim";
+    public const string Send = "eventingest.send";
+    public const string Repair = "eventingest.repair";
+    public const string Release = "eventingest.release";
+
+    public static readonly ActivitySource Source = new(SourceName);
+
+    /// <summary>The request's span, a child of the host's span or, failing that, of the caller's
+    /// <c>traceparent</c> header. A server span when the host made none of its own.</summary>
+    public static Activity? StartIngest(string? traceparent)
+    {
+        if (!Source.HasListeners()) return null;
+        if (Activity.Current is { } current) return Source.StartActivity(Ingest, ActivityKind.Internal, current.Context);
+        return ActivityContext.TryParse(traceparent, null, out var parent)
+            ? Source.StartActivity(Ingest, ActivityKind.Server, parent)
+            : Source.StartActivity(Ingest, ActivityKind.Server);
+    }
+
+    /// <summary>A step of the current request (a child of <see cref="Activity.Current"/>).</summary>
+    public static Activity? StartStep(string name) => Source.HasListeners() ? Source.StartActivity(name) : null;
+
+    /// <summary>The <c>traceparent</c> to carry in a request's messages: the request span's, or the
+    /// caller's own when this process records no spans (so the trace still reaches the consumer; a
+    /// span of the host's that nobody records would leave the consumer's span without a parent).</summary>
+    public static string? TraceParentFor(Activity? ingest, string? incoming)
+    {
+        if (ingest is { IdFormat: ActivityIdFormat.W3C }) return ingest.Id;
+        return incoming is { Length: 55 } && ActivityContext.TryParse(incoming, null, out _) ? incoming : null;
+    }
+}
