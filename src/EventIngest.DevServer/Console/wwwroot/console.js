@@ -195,7 +195,9 @@ async function loadOlder() {
   button.disabled = true;
   try {
     const filters = streamFilters();
+    const key = stream.filterKey;
     const page = await api(listQuery(filters, stream.olderCursor));
+    if (key !== stream.filterKey) return; // the filters changed meanwhile: this page belongs to the old ones
     for (const e of page.data.filter((e) => keep(filters, e))) stream.events.set(e.internal_id, e);
     stream.olderCursor = page.metadata.next_cursor;
     stream.exhausted = !page.metadata.next_cursor;
