@@ -189,6 +189,23 @@ public sealed class ConsoleTests(AzuriteFixture azurite, Browser browser) : ICla
     }
 
     [Fact]
+    public async Task RescheduleFromTheScheduledTabMovesTheDueTime()
+    {
+        await using var host = await StartAsync();
+        var due = DateTimeOffset.UtcNow.AddHours(1);
+        var id = await SendAsync(host, $$"""{"name":"app/moved.here","ts":{{due.ToUnixTimeMilliseconds()}}}""");
+        var page = await browser.OpenAsync(host, "/#/scheduled");
+        var later = DateTimeOffset.FromUnixTimeSeconds(due.AddDays(1).ToUnixTimeSeconds());
+
+        await page.GetByRole(AriaRole.Button, new() { Name = $"Reschedule app/moved.here {id}" }).ClickAsync();
+        await page.GetByLabel("New due time (local)").FillAsync(later.ToString("yyyy-MM-dd'T'HH:mm:ss", System.Globalization.CultureInfo.InvariantCulture));
+        await page.Locator("#reschedule-dialog").GetByRole(AriaRole.Button, new() { Name = "Reschedule" }).ClickAsync();
+
+        await Expect(page.Locator($"#scheduled tr[data-id='{id}']")).ToContainTextAsync(later.ToString("yyyy-MM-dd HH:mm:ss", System.Globalization.CultureInfo.InvariantCulture));
+        Assert.Equal(later.ToUnixTimeMilliseconds(), (await EventAsync(host, id)).GetProperty("due").GetInt64());
+    }
+
+    [Fact]
     public async Task EraseFromTheEventViewShowsTheUserAsErased()
     {
         await using var host = await StartAsync();

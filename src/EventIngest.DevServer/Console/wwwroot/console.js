@@ -313,13 +313,13 @@ function renderEvent(e, deliveries) {
       el("tr", {}, el("td", {}, "original"), el("td", { class: "mono wrap" }, deliveries.queues.join(", ")),
         el("td", {}, deliveries.delivered_at ? timeElement(deliveries.delivered_at) : deliveries.state === "scheduled" ? ["waits until ", timeElement(deliveries.due)] : deliveries.state)),
       deliveries.replays.map((r) => el("tr", { class: "replay" },
-        el("td", { class: "mono" }, "replay ", r.delivery_id), el("td", { class: "mono wrap" }, r.queues.join(", ")), el("td", {}, timeElement(r.replayed_at))))));
+        el("td", {}, "replay", el("div", { class: "mono", title: "delivery_id" }, r.delivery_id)), el("td", { class: "mono wrap" }, r.queues.join(", ")), el("td", {}, timeElement(r.replayed_at))))));
 
-  $("#event-body").replaceChildren(
-    facts, actions, curl,
-    el("details", { class: "block", open: true }, el("summary", {}, el("code", {}, "data")), jsonTree(e.data)),
-    el("details", { class: "block", open: true, id: "user" }, el("summary", {}, el("code", {}, "user"), el("span", { class: "muted" }, " (decrypted for you; encrypted at rest)")), user),
-    el("h3", {}, "Queues and replays"), el("div", { class: "table-wrap" }, queues));
+  $("#event-body").replaceChildren(el("div", { class: "event-grid" },
+    el("div", {}, facts, actions, curl, el("h3", {}, "Queues and replays"), el("div", { class: "table-wrap" }, queues)),
+    el("div", {},
+      el("details", { class: "block", open: true }, el("summary", {}, el("code", {}, "data")), jsonTree(e.data)),
+      el("details", { class: "block", open: true, id: "user" }, el("summary", {}, el("code", {}, "user"), el("span", { class: "muted" }, " (decrypted for you; encrypted at rest)")), user))));
 }
 
 function rescheduleControls(e) {
@@ -351,6 +351,18 @@ async function reschedule(id, ts) {
     announce("Rescheduled.");
     await refreshAfterChange(id);
   } catch (error) { showError(error); }
+}
+
+async function askReschedule(s) {
+  const dialog = $("#reschedule-dialog");
+  const input = $("#reschedule-dialog-at");
+  $("#reschedule-dialog-text").textContent = `${s.name} (${s.internal_id}), now due ${formatTime(s.due)}.`;
+  input.value = toLocalInput(s.due);
+  dialog.returnValue = "";
+  dialog.showModal();
+  dialog.addEventListener("close", () => {
+    if (dialog.returnValue === "ok") reschedule(s.internal_id, new Date(input.value).getTime());
+  }, { once: true });
 }
 
 async function cancel(id, name) {
@@ -454,7 +466,7 @@ function renderScheduled() {
     el("td", { class: "countdown", "data-due": String(s.due) }, countdown(s.due)),
     el("td", {}, s.where === "queued" ? "on the due queue (invisible until due)" : s.where === "parked" ? "parked (more than the horizon away)" : s.where),
     el("td", {}, el("div", { class: "row" },
-      el("button", { type: "button", class: "small", onclick: () => { location.hash = "#/event/" + s.internal_id; } }, "Open / reschedule"),
+      el("button", { type: "button", class: "small", "aria-label": `Reschedule ${s.name} ${s.internal_id}`, onclick: () => askReschedule(s) }, "Reschedule"),
       el("button", { type: "button", class: "small danger", "aria-label": `Cancel ${s.name} ${s.internal_id}`, onclick: () => cancel(s.internal_id, s.name) }, "Cancel")))));
   $("#scheduled tbody").replaceChildren(...rows);
   $("#scheduled-empty").hidden = rows.length > 0;
@@ -493,7 +505,7 @@ async function peek(queue) {
   try {
     const { data } = await api(`/v1/queues/${encodeURIComponent(queue)}/messages?limit=10`);
     target.replaceChildren(el("h3", {}, "Next messages on ", el("code", {}, queue)),
-      data.length === 0 ? el("p", { class: "muted" }, "No visible message.") : null,
+      ...(data.length === 0 ? [el("p", { class: "muted" }, "No visible message.")] : []),
       ...data.map((m, i) => el("article", { class: "peek-message" },
         el("h4", {}, `#${i + 1} `, el("span", { class: "muted mono" }, `${m.message_id} · inserted ${m.inserted_on} · dequeued ${m.dequeue_count}×`)),
         el("pre", { class: "json" }, JSON.stringify(m.message, null, 2)))));
