@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Security.Cryptography;
 using System.Text;
+using System.Text.Json;
 using Microsoft.Extensions.Logging;
 
 namespace EventIngest.DevServer.Azurite;
@@ -95,11 +96,14 @@ public static class NodeTools
             startInfo.ArgumentList.Add("npm");
         }
 
-        foreach (var argument in new[] { "ci", "--no-audit", "--no-fund" })
+        // http: one line per package fetched, which is what the progress below counts.
+        foreach (var argument in new[] { "ci", "--no-audit", "--no-fund", "--loglevel=http" })
         {
             startInfo.ArgumentList.Add(argument);
         }
 
+        var total = LockedPackages(toolsDirectory);
+        var fetched = 0;
         using var npm = Process.Start(startInfo) ?? throw new InvalidOperationException("npm could not be started.");
         npm.StandardInput.Close();
         var output = new Queue<string>();
@@ -113,8 +117,8 @@ public static class NodeTools
             // npm ci prints nothing useful until it ends: say how far it got, so a first run does not look stuck.
             while (await Task.WhenAny(exited, Task.Delay(ProgressInterval, timeout.Token)) != exited)
             {
-                logger?.LogInformation("Still installing {ToolsDirectory}: {Elapsed:0} s, {Packages} packages so far",
-                    toolsDirectory, stopwatch.Elapsed.TotalSeconds, CountPackages(toolsDirectory));
+                logger?.LogInformation("Installing {ToolsDirectory}: {Fetched} of {Total} packages fetched, {Elapsed:0} s",
+                    toolsDirectory, Volatile.Read(ref fetched), total, stopwatch.Elapsed.TotalSeconds);
             }
             await exited;
             await drained;
@@ -134,11 +138,11 @@ public static class NodeTools
                 $"npm ci in {toolsDirectory} failed with exit code {npm.ExitCode}.{Environment.NewLine}{Tail()}");
         }
 
-        logger?.LogInformation("Installed {ToolsDirectory} ({Packages} packages) in {Elapsed:0} s",
-            toolsDirectory, CountPackages(toolsDirectory), stopwatch.Elapsed.TotalSeconds);
+        logger?.LogInformation("Installed {ToolsDirectory} ({Total} packages) in {Elapsed:0} s", toolsDirectory, total, stopwatch.Elapsed.TotalSeconds);
 
         void Collect(string line)
         {
+            if (line.Contains("http fetch GET", StringComparison.Ordinal)) Interlocked.Increment(ref fetched);
             lock (output)
             {
                 if (output.Count == KeptOutputLines) output.Dequeue();
@@ -153,18 +157,19 @@ public static class NodeTools
         }
     }
 
-    /// <summary>Top-level packages unpacked so far (scoped ones counted per package).</summary>
-    private static int CountPackages(string toolsDirectory)
+    /// <summary>The packages the lockfile pins (each <c>node_modules/...</c> entry), which npm ci fetches.</summary>
+    private static int LockedPackages(string toolsDirectory)
     {
         try
         {
-            var modules = new DirectoryInfo(Path.Combine(toolsDirectory, "node_modules"));
-            if (!modules.Exists) return 0;
-            return modules.EnumerateDirectories().Sum(d => d.Name.StartsWith('@') ? d.EnumerateDirectories().Count() : d.Name.StartsWith('.') ? 0 : 1);
+            using var lockfile = JsonDocument.Parse(File.ReadAllBytes(Path.Combine(toolsDirectory, "package-lock.json")));
+            return lockfile.RootElement.TryGetProperty("packages", out var packages)
+                ? packages.EnumerateObject().Count(p => p.Name.StartsWith("node_modules/", StringComparison.Ordinal))
+                : 0;
         }
-        catch (IOException)
+        catch (Exception ex) when (ex is IOException or JsonException)
         {
-            return 0; // npm moves folders while it works
+            return 0; // npm ci reports a missing or broken lockfile itself
         }
     }
 
