@@ -96,7 +96,7 @@ public static class NodeTools
             startInfo.ArgumentList.Add("npm");
         }
 
-        // http: one line per package fetched, which is what the progress below counts.
+        // http: one line per request npm makes; the progress below counts the tarballs among them.
         foreach (var argument in new[] { "ci", "--no-audit", "--no-fund", "--loglevel=http" })
         {
             startInfo.ArgumentList.Add(argument);
@@ -142,7 +142,8 @@ public static class NodeTools
 
         void Collect(string line)
         {
-            if (line.Contains("http fetch GET", StringComparison.Ordinal)) Interlocked.Increment(ref fetched);
+            // A package's tarball ("…/name/-/name-1.2.3.tgz"); the lockfile records no URLs, so npm also fetches each package's metadata first.
+            if (line.Contains("http fetch GET", StringComparison.Ordinal) && line.Contains("/-/", StringComparison.Ordinal)) Interlocked.Increment(ref fetched);
             lock (output)
             {
                 if (output.Count == KeptOutputLines) output.Dequeue();
