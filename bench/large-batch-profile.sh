@@ -7,8 +7,8 @@
 set -euo pipefail
 dll=$(realpath "$1"); requests=${2:-4}
 root=$(cd "$(dirname "$0")/.." && pwd)
-azurite_js=$root/tools/node/node_modules/azurite/dist/src/azurite.js
-[ -f "$azurite_js" ] || (cd "$root/tools/node" && npm ci --silent)
+azurite_js=$root/tools/azurite/node_modules/azurite/dist/src/azurite.js
+[ -f "$azurite_js" ] || (cd "$root/tools/azurite" && npm ci --silent)
 work=$(mktemp -d)
 read -r bport qport tport hport < <(python3 -c '
 import socket

@@ -32,7 +32,7 @@ internal sealed class FixedPortAzurite : IAsyncDisposable
 
     public async Task StartAsync()
     {
-        var script = Path.Combine(AzuriteProcess.FindNodeToolsDirectory(), "node_modules", "azurite", "dist", "src", "azurite.js");
+        var script = Path.Combine(AzuriteProcess.FindToolsDirectory(), "node_modules", "azurite", "dist", "src", "azurite.js");
         var start = new ProcessStartInfo("node") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         foreach (var argument in new[]
         {

@@ -1,5 +1,6 @@
 using Microsoft.Extensions.Options;
 using EventIngest.Api;
+using EventIngest.DevServer.Console;
 using EventIngest.Ingest;
 
 namespace EventIngest.DevServer;
@@ -27,6 +28,7 @@ public static class LocalHost
         builder.Services.AddEventIngest(isProductionHost: false);
         builder.Services.AddHostedService<LocalJobs>();
         builder.AddLocalTelemetry();
+        builder.Services.AddSingleton<ConsoleApi>();
 
         var app = builder.Build();
         if (storage is not null) app.Lifetime.ApplicationStopped.Register(() => storage.DisposeAsync().AsTask().GetAwaiter().GetResult());
@@ -39,6 +41,7 @@ public static class LocalHost
             var logger = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("EventIngest.DevServer");
             logger.LogInformation("EventIngest local host listening on {Urls}; storage: {Storage}",
                 string.Join(", ", app.Urls), storage is null ? "configured connection" : storage.Description);
+            logger.LogInformation("Dev console: {ConsoleUrl}", app.Urls.First().TrimEnd('/') + "/");
         });
         return app;
     }
@@ -60,6 +63,13 @@ public static class LocalHost
         app.MapDelete("/v1/events/{internalId}", (HttpRequest request, string internalId, ScheduledEventsApi api, CancellationToken ct) => api.CancelAsync(request, internalId, ct));
 
         app.MapGet(OpenApiDocument.Route, OpenApiDocument.Serve);
+
+        // The dev console and what it needs beyond the REST API: the Functions app serves none of it.
+        var console = app.MapGroup("").WithMetadata(LocalHostOnly.Marker);
+        console.MapGet("/v1/queues", (HttpRequest request, ConsoleApi api, CancellationToken ct) => api.QueuesAsync(request, ct));
+        console.MapGet("/v1/queues/{queue}/messages", (HttpRequest request, string queue, ConsoleApi api, CancellationToken ct) => api.PeekAsync(request, queue, ct));
+        console.MapGet("/v1/events/{internalId}/deliveries", (HttpRequest request, string internalId, ConsoleApi api, CancellationToken ct) => api.DeliveriesAsync(request, internalId, ct));
+        ConsoleAssets.Map(console);
     }
 
     /// <summary>The Go SDK joins base + "/e/" + key, so a base URL ending in '/' yields "//e/key".</summary>

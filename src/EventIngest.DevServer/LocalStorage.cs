@@ -32,7 +32,7 @@ internal static class LocalStorage
         if (configuration["EventIngest:Local:DataPath"] is { Length: > 0 } configured) return Path.GetFullPath(configured);
         try
         {
-            var tools = AzuriteProcess.FindNodeToolsDirectory();
+            var tools = AzuriteProcess.FindToolsDirectory();
             return Path.GetFullPath(Path.Combine(tools, "..", "..", ".data"));
         }
         catch (InvalidOperationException)

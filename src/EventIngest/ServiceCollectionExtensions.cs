@@ -68,6 +68,7 @@ public static class ServiceCollectionExtensions
         services.AddSingleton<EventReader>();
         services.AddSingleton<EventListing>();
         services.AddSingleton<EventReplayer>();
+        services.AddSingleton<ReplayLog>();
         services.AddSingleton<EventsApi>();
         services.AddSingleton<ScheduledEventsApi>();
         services.AddSingleton<UsersApi>();

@@ -20,8 +20,8 @@ public sealed partial class AzuriteProcess : IAsyncDisposable
     public const string AccountKey =
         "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
 
-    /// <summary>Environment variable naming the folder that holds the pinned <c>package.json</c>.</summary>
-    public const string NodeToolsEnvironmentVariable = "EVENTINGEST_NODE_TOOLS";
+    /// <summary>Environment variable naming the folder that holds Azurite's pinned <c>package.json</c>.</summary>
+    public const string ToolsEnvironmentVariable = "EVENTINGEST_AZURITE_TOOLS";
 
     private const string Host = "127.0.0.1";
     private const string PidFileName = "azurite.pid";
@@ -29,7 +29,6 @@ public sealed partial class AzuriteProcess : IAsyncDisposable
     private const int KeptOutputLines = 40;
     private static readonly TimeSpan DefaultStartTimeout = TimeSpan.FromSeconds(30);
     private static readonly TimeSpan GracefulStopTimeout = TimeSpan.FromSeconds(10);
-    private static readonly TimeSpan InstallTimeout = TimeSpan.FromMinutes(15);
 
     // Runs Azurite in the background and stops it (SIGTERM, so persisted data is flushed) once
     // our end of its stdin closes: on dispose, and also when this process dies in any way, since
@@ -121,8 +120,8 @@ public sealed partial class AzuriteProcess : IAsyncDisposable
         TimeSpan? startTimeout = null,
         CancellationToken cancellationToken = default)
     {
-        var toolsDirectory = FindNodeToolsDirectory();
-        await EnsureInstalledAsync(toolsDirectory, installIfMissing, logger, cancellationToken);
+        var toolsDirectory = FindToolsDirectory();
+        await NodeTools.EnsureInstalledAsync(toolsDirectory, AzuriteScriptPath, installIfMissing, logger, cancellationToken);
 
         string? fullLocation = null;
         if (location is not null)
@@ -199,38 +198,11 @@ public sealed partial class AzuriteProcess : IAsyncDisposable
     }
 
     /// <summary>
-    /// The folder holding the pinned <c>package.json</c>: <see cref="NodeToolsEnvironmentVariable"/>
-    /// if set, else the first <c>tools/node</c> found walking up from the application's base
+    /// The folder holding Azurite's pinned <c>package.json</c>: <see cref="ToolsEnvironmentVariable"/>
+    /// if set, else the first <c>tools/azurite</c> found walking up from the application's base
     /// directory, then from the current directory.
     /// </summary>
-    public static string FindNodeToolsDirectory()
-    {
-        var configured = Environment.GetEnvironmentVariable(NodeToolsEnvironmentVariable);
-        if (!string.IsNullOrWhiteSpace(configured))
-        {
-            var full = Path.GetFullPath(configured);
-            return File.Exists(Path.Combine(full, "package.json"))
-                ? full
-                : throw new InvalidOperationException(
-                    $"{NodeToolsEnvironmentVariable} is '{configured}', which holds no package.json.");
-        }
-
-        foreach (var start in new[] { AppContext.BaseDirectory, Directory.GetCurrentDirectory() })
-        {
-            for (var directory = new DirectoryInfo(start); directory is not null; directory = directory.Parent)
-            {
-                var candidate = Path.Combine(directory.FullName, "tools", "node");
-                if (File.Exists(Path.Combine(candidate, "package.json")))
-                {
-                    return candidate;
-                }
-            }
-        }
-
-        throw new InvalidOperationException(
-            $"No tools/node/package.json above {AppContext.BaseDirectory} or {Directory.GetCurrentDirectory()}; " +
-            $"set {NodeToolsEnvironmentVariable} to the folder holding it.");
-    }
+    public static string FindToolsDirectory() => NodeTools.Find("azurite", ToolsEnvironmentVariable);
 
     /// <summary>Stops Azurite (gracefully, then by killing its process tree) and waits for it to exit.</summary>
     public async ValueTask DisposeAsync()
@@ -303,8 +275,9 @@ public sealed partial class AzuriteProcess : IAsyncDisposable
         return startInfo;
     }
 
-    private static string AzuriteScript(string toolsDirectory) =>
-        Path.Combine(toolsDirectory, "node_modules", "azurite", "dist", "src", "azurite.js");
+    private static readonly string AzuriteScriptPath = Path.Combine("node_modules", "azurite", "dist", "src", "azurite.js");
+
+    private static string AzuriteScript(string toolsDirectory) => Path.Combine(toolsDirectory, AzuriteScriptPath);
 
     private static async Task StopAsync(Process process, ILogger? logger)
     {
@@ -353,132 +326,6 @@ public sealed partial class AzuriteProcess : IAsyncDisposable
         while (await reader.ReadLineAsync() is { } line)
         {
             onLine(line);
-        }
-    }
-
-    // Installing
-
-    private static bool IsInstalled(string toolsDirectory) =>
-        File.Exists(AzuriteScript(toolsDirectory))
-        // npm writes this last, so its presence means the previous install was not cut short.
-        && File.Exists(Path.Combine(toolsDirectory, "node_modules", ".package-lock.json"));
-
-    private static async Task EnsureInstalledAsync(
-        string toolsDirectory, bool installIfMissing, ILogger? logger, CancellationToken cancellationToken)
-    {
-        if (IsInstalled(toolsDirectory))
-        {
-            return;
-        }
-
-        if (!installIfMissing)
-        {
-            throw new InvalidOperationException(
-                $"Azurite is not installed in {toolsDirectory}; run 'npm ci' there.");
-        }
-
-        await using var installLock = await AcquireInstallLockAsync(toolsDirectory, logger, cancellationToken);
-        if (IsInstalled(toolsDirectory))
-        {
-            logger?.LogInformation("Node tools were installed by another process meanwhile");
-            return;
-        }
-
-        logger?.LogInformation("Installing Node tools with npm ci in {ToolsDirectory}", toolsDirectory);
-        var stopwatch = Stopwatch.StartNew();
-        var startInfo = new ProcessStartInfo
-        {
-            FileName = OperatingSystem.IsWindows() ? "cmd.exe" : "npm",
-            WorkingDirectory = toolsDirectory,
-            RedirectStandardInput = true,
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        };
-        if (OperatingSystem.IsWindows())
-        {
-            startInfo.ArgumentList.Add("/c");
-            startInfo.ArgumentList.Add("npm");
-        }
-
-        foreach (var argument in new[] { "ci", "--no-audit", "--no-fund" })
-        {
-            startInfo.ArgumentList.Add(argument);
-        }
-
-        using var npm = Process.Start(startInfo)
-            ?? throw new InvalidOperationException("npm could not be started.");
-        npm.StandardInput.Close();
-        var output = new OutputTail(KeptOutputLines);
-        var drained = Task.WhenAll(
-            DrainAsync(npm.StandardOutput, Collect),
-            DrainAsync(npm.StandardError, Collect));
-
-        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        timeout.CancelAfter(InstallTimeout);
-        try
-        {
-            await npm.WaitForExitAsync(timeout.Token);
-            await drained;
-        }
-        catch (OperationCanceledException)
-        {
-            npm.Kill(entireProcessTree: true);
-            await npm.WaitForExitAsync(CancellationToken.None);
-            cancellationToken.ThrowIfCancellationRequested();
-            throw new InvalidOperationException(
-                $"npm ci in {toolsDirectory} did not finish within {InstallTimeout}.{Environment.NewLine}{output}");
-        }
-
-        if (npm.ExitCode != 0 || !IsInstalled(toolsDirectory))
-        {
-            throw new InvalidOperationException(
-                $"npm ci in {toolsDirectory} failed with exit code {npm.ExitCode}.{Environment.NewLine}{output}");
-        }
-
-        logger?.LogInformation("npm ci finished in {Elapsed}", stopwatch.Elapsed);
-
-        void Collect(string line)
-        {
-            output.Add(line);
-            logger?.LogDebug("npm: {Line}", line);
-        }
-    }
-
-    // One exclusive lock per tools folder, so parallel test processes run npm ci once. It lives in
-    // the temp folder to stay out of the repository; the OS releases it if the holder dies.
-    private static async Task<FileStream> AcquireInstallLockAsync(
-        string toolsDirectory, ILogger? logger, CancellationToken cancellationToken)
-    {
-        var key = Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(toolsDirectory)))[..16];
-        var path = Path.Combine(Path.GetTempPath(), $"eventingest-npm-{key}.lock");
-        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        timeout.CancelAfter(InstallTimeout);
-        var waiting = false;
-        while (true)
-        {
-            try
-            {
-                return new FileStream(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
-            }
-            catch (IOException) when (!timeout.IsCancellationRequested)
-            {
-                if (!waiting)
-                {
-                    logger?.LogInformation("Waiting for another process installing Node tools (lock {LockFile})", path);
-                    waiting = true;
-                }
-            }
-
-            try
-            {
-                await Task.Delay(TimeSpan.FromMilliseconds(500), timeout.Token);
-            }
-            catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
-            {
-                throw new InvalidOperationException(
-                    $"Another process held the Node tools install lock {path} for more than {InstallTimeout}.");
-            }
         }
     }
 

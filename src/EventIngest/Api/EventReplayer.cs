@@ -24,10 +24,10 @@ public sealed record ReplayView(string InternalId, string DeliveryId, IReadOnlyL
 /// <summary>
 /// Puts a stored event on its queues again: the stored envelope, <c>user</c> untouched, plus
 /// <c>"replay": true</c> and a fresh <c>"delivery_id"</c> so consumers can tell it from the
-/// original delivery (which has neither). Routing is the one recorded at ingest. An envelope the
+/// original delivery (which has neither), and each replay is logged (<see cref="ReplayLog"/>). Routing is the one recorded at ingest. An envelope the
 /// marker pushes over the inline limit goes to a blob of its own and travels as a claim check.
 /// </summary>
-public sealed class EventReplayer(StorageAccount storage, EventReader reader, EventQueue queue, TimeProvider time, ILogger<EventReplayer> logger)
+public sealed class EventReplayer(StorageAccount storage, EventReader reader, EventQueue queue, ReplayLog log, TimeProvider time, ILogger<EventReplayer> logger)
 {
     public async Task<ReplayOutcome> ReplayAsync(string environment, string internalId, CancellationToken ct)
     {
@@ -54,6 +54,15 @@ public sealed class EventReplayer(StorageAccount storage, EventReader reader, Ev
         await queue.SendAsync(queues.Select(q => (q, message)), ct);
         logger.LogInformation("Replayed event {InternalId} in {Environment} as delivery {DeliveryId} to {QueueCount} queue(s)",
             internalId, environment, deliveryId, queues.Length);
+        try
+        {
+            await log.AddAsync(environment, internalId, new ReplayEntry(deliveryId, queues, now), ct);
+        }
+        catch (Exception ex) when (StorageErrors.IsTransient(ex))
+        {
+            // The delivery is on its queues: answering 503 now would only make the caller replay it twice.
+            logger.LogWarning(ex, "Replay {DeliveryId} of event {InternalId} was sent but not logged", deliveryId, internalId);
+        }
         return new ReplayOutcome(ReplayStatus.Replayed, deliveryId, queues);
     }
 

@@ -76,6 +76,7 @@ public sealed class StorageAccount
         Idempotency = tables.GetTableClient(options.Prefix + "idempotency");
         Outbox = tables.GetTableClient(options.Prefix + "outbox");
         Schedule = tables.GetTableClient(options.Prefix + "schedule");
+        Replays = tables.GetTableClient(options.Prefix + "replays");
         LargeEvents = blobs.GetBlobContainerClient(options.Prefix + "-large");
     }
 
@@ -85,6 +86,8 @@ public sealed class StorageAccount
     public TableClient Idempotency { get; }
     public TableClient Outbox { get; }
     public TableClient Schedule { get; }
+    /// <summary>One row per replay (<see cref="ReplayLog"/>); never read on the ingest path.</summary>
+    public TableClient Replays { get; }
     public BlobContainerClient LargeEvents { get; }
 
     /// <summary>The internal queue of due-time markers for scheduled events (see Scheduling/Scheduler.cs); never a consumer's.</summary>
@@ -123,6 +126,7 @@ public sealed class StorageAccount
             Idempotency.CreateIfNotExistsAsync(ct),
             Outbox.CreateIfNotExistsAsync(ct),
             Schedule.CreateIfNotExistsAsync(ct),
+            Replays.CreateIfNotExistsAsync(ct),
             LargeEvents.CreateIfNotExistsAsync(cancellationToken: ct));
     }
 

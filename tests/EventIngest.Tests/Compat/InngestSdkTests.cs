@@ -52,7 +52,9 @@ public sealed class InngestSdkTests(AzuriteFixture azurite) : IAsyncLifetime
 
     private async Task<JsonElement> RunAsync(string mode)
     {
-        var tools = AzuriteProcess.FindNodeToolsDirectory();
+        // Test-only tools live apart from Azurite (tools/azurite), so the local host's first run does not install them.
+        var tools = NodeTools.Find("node", "EVENTINGEST_NODE_TOOLS");
+        await NodeTools.EnsureInstalledAsync(tools, Path.Combine("node_modules", "inngest", "package.json"), installIfMissing: true, logger: null, CancellationToken.None);
         var script = Path.Combine(AppContext.BaseDirectory, "Compat", "inngest-compat.mjs");
         var start = new ProcessStartInfo("node", [script, mode, _host.BaseAddress.ToString()])
         {

@@ -2,6 +2,7 @@ extern alias functions;
 using System.Text;
 using System.Text.Json;
 using EventIngest.Api;
+using EventIngest.DevServer.Console;
 using EventIngest.Ingest;
 using EventIngest.Tests.Infrastructure;
 using Microsoft.AspNetCore.Http;
@@ -118,6 +119,7 @@ public sealed class FunctionsAppTests(AzuriteFixture azurite)
 
         await using var host = await TestHost.StartAsync(azurite.ConnectionString, azurite.NewStorageNamePrefix());
         var routes = host.Services.GetRequiredService<EndpointDataSource>().Endpoints.OfType<RouteEndpoint>()
+            .Where(e => e.Metadata.GetMetadata<LocalHostOnly>() is null) // the dev console and its API
             .SelectMany(e => e.Metadata.GetMetadata<IHttpMethodMetadata>()!.HttpMethods.Select(m => $"{m} {e.RoutePattern.RawText}"))
             .ToList();
 
