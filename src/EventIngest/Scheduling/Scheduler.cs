@@ -82,7 +82,7 @@ public sealed class Scheduler(StorageAccount storage, EventQueue queue, Telemetr
     }
 
     /// <summary>The release job for parked events: those now within the horizon get their due
-    /// marker; the parked row goes. The 16 buckets of parked rows are read at once, each a page of rows
+    /// marker; the parked row goes. The 16 buckets of parked rows are read four at a time, each a page of rows
     /// at a time: the markers are sent in parallel, the index rows and the parked rows then change in
     /// transactions of up to 100, so the release keeps pace with the queue rather than with round trips.
     /// Each bucket stops after the page during which <paramref name="budget"/> passed; what is left is
@@ -99,7 +99,10 @@ public sealed class Scheduler(StorageAccount storage, EventQueue queue, Telemetr
             // Rows parked by earlier versions, ~parked|{day}.
             .Append(TableClient.CreateQueryFilter($"PartitionKey ge {ScheduleIndex.ParkedPrefix + "2"} and PartitionKey le {ScheduleIndex.ParkedPrefix + lastDay} and Due le {limit}"));
         var moved = 0;
-        await Task.WhenAll(ranges.Select(async filter => Interlocked.Add(ref moved, await ReleaseParkedRangeAsync(filter, started, budget, pageSize, ct))));
+        // A few buckets at a time: each range query is a scan of its own, and more at once only queue up
+        // behind each other in the storage service (on Azurite, past the operation timeout).
+        await Parallel.ForEachAsync(ranges, new ParallelOptions { MaxDegreeOfParallelism = ParkedBucketsAtOnce, CancellationToken = ct }, async (filter, token) =>
+            Interlocked.Add(ref moved, await ReleaseParkedRangeAsync(filter, started, budget, pageSize, token)));
         return moved;
     }
 
@@ -150,6 +153,12 @@ public sealed class Scheduler(StorageAccount storage, EventQueue queue, Telemetr
     }
 
     private const int ReleasePage = 1000;
+    private const int ParkedBucketsAtOnce = 4;
+
+    // Schedule transactions in flight from this instance, every bucket of a release together: 16
+    // buckets each with their own page's transactions would put hundreds of 100-entity transactions
+    // on the storage service at once and push some past the operation timeout.
+    private readonly SemaphoreSlim _transactionSlots = new(8, 8);
 
     /// <summary>Merges into or deletes schedule rows, up to 100 of a partition per transaction. A row
     /// gone meanwhile (a cancel, a reschedule or a racing pass tidied it) fails its transaction as a
@@ -159,6 +168,7 @@ public sealed class Scheduler(StorageAccount storage, EventQueue queue, Telemetr
         var chunks = rows.GroupBy(r => r.PartitionKey).SelectMany(g => g.Chunk(100)).ToList();
         await Parallel.ForEachAsync(chunks, new ParallelOptions { MaxDegreeOfParallelism = 8, CancellationToken = ct }, async (chunk, token) =>
         {
+            await _transactionSlots.WaitAsync(token);
             try
             {
                 await storage.Schedule.SubmitTransactionAsync(chunk.Select(r => new TableTransactionAction(action, r, ETag.All)), token);
@@ -170,6 +180,10 @@ public sealed class Scheduler(StorageAccount storage, EventQueue queue, Telemetr
                     if (action == TableTransactionActionType.Delete) await DeleteQuietlyAsync(row, token);
                     else await MergeQuietlyAsync(row, token);
                 }
+            }
+            finally
+            {
+                _transactionSlots.Release();
             }
         });
     }
