@@ -38,15 +38,29 @@ internal static class OpenMode
         var fromLoopback = remote is null || IPAddress.IsLoopback(remote.IsIPv4MappedToIPv6 ? remote.MapToIPv4() : remote);
         var host = context.Request.Host;
         var namedLoopback = host.HasValue && LoopbackNames.Contains(host.Host, StringComparer.OrdinalIgnoreCase);
-        if (fromLoopback && namedLoopback) return next(context);
+        var crossSite = IsCrossSite(context.Request.Headers);
+        if (fromLoopback && namedLoopback && !crossSite) return next(context);
 
-        var message = fromLoopback
+        var message = crossSite
+            ? "The local host runs without keys and answers no request a browser sends for a page of another site (its Origin is not localhost, 127.0.0.1 or [::1])"
+            : fromLoopback
             ? "The local host runs without keys and answers only requests whose Host is localhost, 127.0.0.1 or [::1]"
             : "The local host runs without keys and answers only requests from this machine (and whose Host is localhost, 127.0.0.1 or [::1])";
         IResult refusal = context.Request.Path.StartsWithSegments("/e")
             ? IngestResponse.Error(StatusCodes.Status403Forbidden, message)
             : ApiResults.Problem(StatusCodes.Status403Forbidden, message);
         return refusal.ExecuteAsync(context);
+    }
+
+    /// <summary>A request a browser made for a page of another site: a form post or a text/plain fetch reaches
+    /// the local host with a loopback Host, so only its <c>Origin</c> (not a loopback one, or <c>null</c>) or
+    /// <c>Sec-Fetch-Site: cross-site</c> tells it apart. Tools and SDKs send neither; the console's own requests
+    /// carry its own origin.</summary>
+    private static bool IsCrossSite(IHeaderDictionary headers)
+    {
+        if (string.Equals(headers["Sec-Fetch-Site"], "cross-site", StringComparison.OrdinalIgnoreCase)) return true;
+        if (headers.Origin is not [{ } origin]) return headers.Origin.Count > 1;
+        return !Uri.TryCreate(origin, UriKind.Absolute, out var uri) || !LoopbackNames.Contains(uri.Host, StringComparer.OrdinalIgnoreCase);
     }
 
     private static string Open(AuthOptions auth) => (auth.AcceptsAnyEventKey, auth.RestApiOpen) switch

@@ -75,6 +75,40 @@ public sealed class OpenModeTests(AzuriteFixture azurite)
         { "GET", "/no-such-route" },
     };
 
+    /// <summary>A page on another site in the developer's browser can send a "simple" cross-site request (a form
+    /// post, or fetch with text/plain) to the local host: its Host is 127.0.0.1, so only its Origin and
+    /// Sec-Fetch-Site tell it apart. Without keys, that must erase nothing and send nothing.</summary>
+    [Theory]
+    [MemberData(nameof(EveryRoute))]
+    public async Task WithoutKeysACrossSiteRequestFromABrowserIsRefusedOnEveryRoute(string method, string path)
+    {
+        await using var host = await TestHost.StartAsync(azurite.ConnectionString, azurite.NewStorageNamePrefix());
+        var id = (await host.SendForIdsAsync("""{"name":"app/a","user":{"external_id":"u-1"}}""")).Single();
+
+        foreach (var (header, value) in new[] { ("Origin", "https://attacker.example"), ("Origin", "null"), ("Sec-Fetch-Site", "cross-site"), ("Origin", "http://127.0.0.1.nip.io:8288") })
+        {
+            using var request = new HttpRequestMessage(new HttpMethod(method), path.TrimStart('/'))
+            {
+                Content = method == "GET" ? null : new StringContent("""{"name":"app/b","external_id":"u-1"}""", System.Text.Encoding.UTF8, "text/plain"),
+            };
+            request.Headers.TryAddWithoutValidation(header, value);
+            using var response = await host.Client.SendAsync(request);
+            Assert.Equal(HttpStatusCode.Forbidden, response.StatusCode);
+        }
+
+        // The console's own requests (same origin) and requests from tools (no Origin) are served.
+        using (var own = new HttpRequestMessage(HttpMethod.Get, "v1/events/" + id))
+        {
+            own.Headers.TryAddWithoutValidation("Origin", host.BaseAddress.GetLeftPart(UriPartial.Authority));
+            own.Headers.TryAddWithoutValidation("Sec-Fetch-Site", "same-origin");
+            Assert.Equal(HttpStatusCode.OK, (await host.Client.SendAsync(own)).StatusCode);
+        }
+        var (status, read) = await host.GetAsync("v1/events/" + id);
+        Assert.Equal(HttpStatusCode.OK, status);
+        Assert.Equal("u-1", read.GetProperty("data").GetProperty("user").GetProperty("external_id").GetString());
+        Assert.Equal(1, await host.CountMessagesAsync());
+    }
+
     [Theory]
     [MemberData(nameof(EveryRoute))]
     public async Task WithoutKeysARequestNamingAnotherHostIsRefusedOnEveryRoute(string method, string path)
