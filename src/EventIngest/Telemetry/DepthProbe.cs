@@ -41,8 +41,9 @@ public sealed class DepthProbe(StorageAccount storage, IngestMetrics metrics, IO
         var parked = await CountAsync(storage.Schedule,
             TableClient.CreateQueryFilter($"PartitionKey ge {ScheduleIndex.ParkedPrefix} and PartitionKey lt {ScheduleIndex.ParkedPrefix + "~"}"), ct);
         var cutoff = time.GetUtcNow().ToUnixTimeMilliseconds() - (long)repair.Value.RepairAfter.TotalMilliseconds;
-        var overdue = await CountAsync(storage.Outbox,
-            TableClient.CreateQueryFilter($"PartitionKey lt {Outbox.MinuteOf(cutoff) + "~"} and Created lt {cutoff}"), ct);
+        // The outbox holds only requests in flight (or stuck): a filter over the whole table reads few rows,
+        // whatever layout its partitions have (shard first, or minute first from earlier versions).
+        var overdue = await CountAsync(storage.Outbox, TableClient.CreateQueryFilter($"Created lt {cutoff}"), ct);
         metrics.SetDepths(depths, waiting, parked, overdue);
     }
 

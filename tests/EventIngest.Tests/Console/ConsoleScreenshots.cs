@@ -7,7 +7,9 @@ namespace EventIngest.Tests.Console;
 
 /// <summary>
 /// The pictures in docs/console.md: every view, light and dark, taken from a real run on a few
-/// sample events and saved (overwriting) to docs/console/{view}-{light|dark}.png.
+/// sample events, as {view}-{light|dark}.png. Every run takes them (into the test output); with
+/// EVENTINGEST_UPDATE_SCREENSHOTS=1 they are saved over docs/console/, so that an ordinary test run
+/// leaves the repository as it was.
 /// </summary>
 [Collection(AzuriteFixture.CollectionName)]
 public sealed class ConsoleScreenshots(AzuriteFixture azurite, Browser browser) : IClassFixture<Browser>
@@ -28,7 +30,9 @@ public sealed class ConsoleScreenshots(AzuriteFixture azurite, Browser browser) 
         await ConsoleTests.SendAsync(host, $$$"""[{"name":"app/order.placed","id":"order-o-1","data":{"order":"o-1","total":42.5,"items":[{"sku":"tea","qty":2},{"sku":"cup","qty":1}]}},{"name":"app/order.reminder","data":{"order":"o-1"},"ts":{{{soon}}}},{"name":"app/trial.ending","data":{"days":1},"ts":{{{later}}}}]""");
         var user = await ConsoleTests.SendAsync(host, """{"name":"app/user.created","id":"signup-42","v":"2","data":{"plan":"pro","seats":3,"referrer":{"campaign":"autumn","source":"newsletter"}},"user":{"external_id":"user-42","email":"ada@example.com","name":"Ada"}}""");
         using (await host.Client.PostAsync($"v1/events/{user}/replay", null)) { }
-        var docs = Path.Combine(RepositoryRoot(), "docs", "console");
+        var docs = Environment.GetEnvironmentVariable("EVENTINGEST_UPDATE_SCREENSHOTS") == "1"
+            ? Path.Combine(RepositoryRoot(), "docs", "console")
+            : Path.Combine(AppContext.BaseDirectory, "console-screenshots");
         Directory.CreateDirectory(docs);
 
         foreach (var (scheme, suffix) in new[] { (ColorScheme.Light, "light"), (ColorScheme.Dark, "dark") })
