@@ -63,11 +63,7 @@ public sealed class Scheduler(StorageAccount storage, EventQueue queue, Telemetr
             await queue.SendDelayedAsync([.. DueMarker.Group(near.Select(i => new DueMarker(environment, i.InternalId, i.Due))).Select(m => (storage.DueQueueName, m.Body, m.Due))], time, ct);
             foreach (var item in near) Expect(item.Due);
         }
-        await UpsertAsync(far.Select(item =>
-        {
-            var (pk, rk) = ScheduleIndex.ParkedKeyFor(environment, item.Due, item.InternalId);
-            return new TableEntity(pk, rk) { ["Due"] = item.Due };
-        }), ct);
+        await UpsertAsync(ScheduleIndex.ParkedRows(environment, far), ct);
         await UpsertAsync([
             .. near.Select(item => ScheduleIndex.IndexRow(environment, item, ScheduleIndex.Queued)),
             .. far.Select(item => ScheduleIndex.IndexRow(environment, item, ScheduleIndex.Parked))], ct);
@@ -83,8 +79,9 @@ public sealed class Scheduler(StorageAccount storage, EventQueue queue, Telemetr
 
     /// <summary>The release job for parked events: those now within the horizon get their due
     /// marker; the parked row goes. The 16 buckets of parked rows are read four at a time, each a page of rows
-    /// at a time: the markers are sent in parallel, the index rows and the parked rows then change in
-    /// transactions of up to 100, so the release keeps pace with the queue rather than with round trips.
+    /// at a time (a row holds a request's events of one due second): the markers are sent in parallel, the index
+    /// rows and the parked rows then change in transactions of up to 100, so the release keeps pace with the queue
+    /// rather than with round trips.
     /// Each bucket stops after the page during which <paramref name="budget"/> passed; what is left is
     /// found by the next run (released rows are gone). With nothing to move it costs one query per bucket.</summary>
     public async Task<int> ReleaseParkedAsync(TimeSpan budget, CancellationToken ct, int pageSize = ReleasePage)
@@ -114,10 +111,10 @@ public sealed class Scheduler(StorageAccount storage, EventQueue queue, Telemetr
         {
             await foreach (var page in storage.Schedule.QueryAsync<TableEntity>(filter, maxPerPage: pageSize, cancellationToken: ct).AsPages())
             {
-                var rows = page.Values.Select(parked =>
+                var rows = page.Values.SelectMany(parked =>
                 {
-                    var parts = parked.RowKey.Split('|');
-                    return (Row: parked, Environment: parts[1], InternalId: parts[2], Due: parked.GetInt64("Due")!.Value);
+                    var (events, legacy) = ScheduleIndex.ParkedEvents(parked);
+                    return events.Select(e => (e.Environment, e.InternalId, e.Due, Legacy: legacy));
                 }).ToList();
                 // Markers first: a crash after them leaves parked rows that release again, and a second
                 // marker for the same due time releases nothing twice. A marker for a cancelled or
@@ -136,11 +133,11 @@ public sealed class Scheduler(StorageAccount storage, EventQueue queue, Telemetr
                     ChangeInTransactionsAsync(
                         rows.Select(r =>
                         {
-                            var (pk, rk) = ScheduleIndex.KeyFor(r.Environment, r.Due, r.InternalId);
+                            var (pk, rk) = r.Legacy ? ScheduleIndex.LegacyKeyFor(r.Environment, r.Due, r.InternalId) : ScheduleIndex.KeyFor(r.Environment, r.Due, r.InternalId);
                             return new TableEntity(pk, rk) { ["State"] = ScheduleIndex.Queued };
                         }),
                         TableTransactionActionType.UpdateMerge, ct),
-                    ChangeInTransactionsAsync(rows.Select(r => new TableEntity(r.Row.PartitionKey, r.Row.RowKey)), TableTransactionActionType.Delete, ct));
+                    ChangeInTransactionsAsync(page.Values.Select(r => new TableEntity(r.PartitionKey, r.RowKey)), TableTransactionActionType.Delete, ct));
                 moved += rows.Count;
                 if (time.GetElapsedTime(started) >= budget) break;
             }
@@ -442,34 +439,34 @@ public sealed class Scheduler(StorageAccount storage, EventQueue queue, Telemetr
         return ScheduleChange.Done;
     }
 
-    /// <summary>Pending scheduled events of an environment in due order, after the cursor (an
-    /// index key). Each index row is checked against its record, so a row left behind by an
-    /// interrupted cancel or reschedule is never listed.</summary>
+    /// <summary>Pending scheduled events of an environment in due order, after the cursor (the last index
+    /// row key listed, after a <c>#</c>). The buckets are read at once, each in due order from the cursor, and
+    /// merged. Each index row is checked against its record, so a row left behind by an interrupted cancel or
+    /// reschedule is never listed.</summary>
     public async Task<(List<TableEntity> Items, string? Next)> ListPendingAsync(string environment, long? dueBefore, int limit, string? cursor, CancellationToken ct)
     {
         await storage.EnsureCreatedAsync(ct);
         var now = Now;
-        var (fromPartition, afterRow) = cursor is null
-            ? (ScheduleIndex.KeyFor(environment, now, "").Partition, "")
-            : (cursor[..cursor.IndexOf('#', StringComparison.Ordinal)], cursor[(cursor.IndexOf('#', StringComparison.Ordinal) + 1)..]);
+        var afterRow = cursor is null ? "" : cursor[(cursor.IndexOf('#', StringComparison.Ordinal) + 1)..];
+        // A row key starts with the 13-digit due time: rows after the cursor are due on its day or later.
+        var from = afterRow.Length >= 13 && long.TryParse(afterRow.AsSpan(0, 13), System.Globalization.CultureInfo.InvariantCulture, out var after) ? Math.Max(after, now) : now;
         var before = dueBefore ?? long.MaxValue;
-        var filter = TableClient.CreateQueryFilter(
-            $"PartitionKey ge {fromPartition} and PartitionKey lt {environment + "|~"} and (PartitionKey gt {fromPartition} or RowKey gt {afterRow}) and State ne {ScheduleIndex.Cancelled} and Due gt {now} and Due lt {before}");
-        var rows = new List<TableEntity>(limit);
-        string? next = null;
-        await foreach (var page in storage.Schedule.QueryAsync<TableEntity>(filter, maxPerPage: limit, cancellationToken: ct).AsPages())
+        var ranges = await Task.WhenAll(ScheduleIndex.IndexRanges(environment, ScheduleIndex.Day(from)).Select(async range =>
         {
-            foreach (var row in page.Values)
+            var filter = TableClient.CreateQueryFilter(
+                $"PartitionKey ge {range.From} and PartitionKey lt {range.Until} and RowKey gt {afterRow} and State ne {ScheduleIndex.Cancelled} and Due gt {now} and Due lt {before}");
+            var found = new List<TableEntity>(limit);
+            await foreach (var page in storage.Schedule.QueryAsync<TableEntity>(filter, maxPerPage: limit, cancellationToken: ct).AsPages())
             {
-                rows.Add(row);
-                if (rows.Count == limit)
-                {
-                    next = $"{row.PartitionKey}#{row.RowKey}";
-                    break;
-                }
+                found.AddRange(page.Values.Take(limit - found.Count));
+                if (found.Count == limit) break;
             }
-            if (next is not null) break;
-        }
+            return found;
+        }));
+        var merged = ranges.SelectMany(r => r).OrderBy(r => r.RowKey, StringComparer.Ordinal).ToList();
+        var rows = merged.Take(limit).ToList();
+        // More may follow when the merge had more than a page, or when a bucket filled its share.
+        var next = merged.Count > limit || ranges.Any(r => r.Count == limit) ? $"{environment}|{ScheduleIndex.Day(rows[^1].GetInt64("Due")!.Value)}#{rows[^1].RowKey}" : null;
         var current = new bool[rows.Count];
         await Parallel.ForEachAsync(Enumerable.Range(0, rows.Count), new ParallelOptions { MaxDegreeOfParallelism = 16, CancellationToken = ct }, async (i, token) =>
         {
@@ -506,7 +503,15 @@ public sealed class Scheduler(StorageAccount storage, EventQueue queue, Telemetr
         try
         {
             if (indexState is null) await DeleteIndexQuietlyAsync(environment, due, internalId, ct);
-            else await MergeIndexAsync(environment, due, internalId, indexState, ct);
+            else
+            {
+                var (ipk, irk) = ScheduleIndex.KeyFor(environment, due, internalId);
+                if (!await MergeQuietlyAsync(new TableEntity(ipk, irk) { ["State"] = indexState }, ct))
+                {
+                    (ipk, irk) = ScheduleIndex.LegacyKeyFor(environment, due, internalId);
+                    await MergeQuietlyAsync(new TableEntity(ipk, irk) { ["State"] = indexState }, ct);
+                }
+            }
             var (pk, rk) = ScheduleIndex.ParkedKeyFor(environment, due, internalId);
             await DeleteQuietlyAsync(new TableEntity(pk, rk), ct);
         }
@@ -516,27 +521,28 @@ public sealed class Scheduler(StorageAccount storage, EventQueue queue, Telemetr
         }
     }
 
-    private Task MergeIndexAsync(string environment, long due, string internalId, string state, CancellationToken ct)
-    {
-        var (pk, rk) = ScheduleIndex.KeyFor(environment, due, internalId);
-        return MergeQuietlyAsync(new TableEntity(pk, rk) { ["State"] = state }, ct);
-    }
-
-    private async Task MergeQuietlyAsync(TableEntity row, CancellationToken ct)
+    /// <summary>Merges into a row; false when it is not there.</summary>
+    private async Task<bool> MergeQuietlyAsync(TableEntity row, CancellationToken ct)
     {
         try
         {
             await storage.Schedule.UpdateEntityAsync(row, ETag.All, TableUpdateMode.Merge, ct);
+            return true;
         }
         catch (RequestFailedException ex) when (ex.Status == 404)
         {
+            return false;
         }
     }
 
-    private Task DeleteIndexQuietlyAsync(string environment, long due, string internalId, CancellationToken ct)
+    /// <summary>Removes an event's index row, or the row an earlier version wrote when there is none in the
+    /// current layout (one more request, for those events only).</summary>
+    private async Task DeleteIndexQuietlyAsync(string environment, long due, string internalId, CancellationToken ct)
     {
         var (pk, rk) = ScheduleIndex.KeyFor(environment, due, internalId);
-        return DeleteQuietlyAsync(new TableEntity(pk, rk), ct);
+        if (await DeleteQuietlyAsync(new TableEntity(pk, rk), ct)) return;
+        (pk, rk) = ScheduleIndex.LegacyKeyFor(environment, due, internalId);
+        await DeleteQuietlyAsync(new TableEntity(pk, rk), ct);
     }
 
     private async Task<byte[]> EnvelopeAsync(TableEntity record, CancellationToken ct) =>
@@ -550,14 +556,17 @@ public sealed class Scheduler(StorageAccount storage, EventQueue queue, Telemetr
         return response.HasValue ? response.Value : null;
     }
 
-    private async Task DeleteQuietlyAsync(TableEntity row, CancellationToken ct)
+    /// <summary>Deletes a row; false when it was not there.</summary>
+    private async Task<bool> DeleteQuietlyAsync(TableEntity row, CancellationToken ct)
     {
         try
         {
-            await storage.Schedule.DeleteEntityAsync(row.PartitionKey, row.RowKey, ETag.All, ct);
+            // The client answers a missing entity without throwing; its status says so.
+            return (await storage.Schedule.DeleteEntityAsync(row.PartitionKey, row.RowKey, ETag.All, ct)).Status != 404;
         }
         catch (RequestFailedException ex) when (ex.Status == 404)
         {
+            return false;
         }
     }
 }

@@ -39,7 +39,7 @@ public sealed class DepthProbe(StorageAccount storage, IngestMetrics metrics, IO
         depths.Add((storage.DueQueueName, DueKind, waiting));
 
         var parked = await CountAsync(storage.Schedule,
-            TableClient.CreateQueryFilter($"PartitionKey ge {ScheduleIndex.ParkedPrefix} and PartitionKey lt {ScheduleIndex.ParkedPrefix + "~"}"), ct);
+            TableClient.CreateQueryFilter($"PartitionKey ge {ScheduleIndex.ParkedPrefix} and PartitionKey lt {ScheduleIndex.ParkedPrefix + "~"}"), ct, perRow: "Count");
         var cutoff = time.GetUtcNow().ToUnixTimeMilliseconds() - (long)repair.Value.RepairAfter.TotalMilliseconds;
         // The outbox holds only requests in flight (or stuck): a filter over the whole table reads few rows,
         // whatever layout its partitions have (shard first, or minute first from earlier versions).
@@ -65,12 +65,15 @@ public sealed class DepthProbe(StorageAccount storage, IngestMetrics metrics, IO
         }
     }
 
-    private static async Task<long> CountAsync(TableClient table, string filter, CancellationToken ct)
+    /// <summary>Rows matching <paramref name="filter"/>, or the sum of their <paramref name="perRow"/> column (1 where
+    /// absent: a parked row holds one event or a group), up to <see cref="CountCap"/>.</summary>
+    private static async Task<long> CountAsync(TableClient table, string filter, CancellationToken ct, string? perRow = null)
     {
         long count = 0;
-        await foreach (var _ in table.QueryAsync<TableEntity>(filter, maxPerPage: 1000, select: ["PartitionKey"], cancellationToken: ct))
+        await foreach (var row in table.QueryAsync<TableEntity>(filter, maxPerPage: 1000, select: [perRow ?? "PartitionKey"], cancellationToken: ct))
         {
-            if (++count >= CountCap) break;
+            count += perRow is null ? 1 : row.GetInt32(perRow) ?? 1;
+            if (count >= CountCap) break;
         }
         return count;
     }
