@@ -15,7 +15,7 @@ namespace EventIngest.Scheduling;
 /// versions, <c>{env}|{yyyyMMdd}</c>, are still listed and tidied (a day's digits sort before the letters).
 /// Parked events also have a row under <c>~parked|{bucket}|{day}</c> (no environment name starts with
 /// '~'), which is what the release job scans: one row per request, due second and up to
-/// <see cref="DueMarker.MaxGroup"/> events, holding the due marker the release sends as it is. A lone event's row
+/// <see cref="DueMarker.MaxGroup"/> events (fewer for long environment names), holding the due marker the release sends as it is. A lone event's row
 /// is keyed by its own id, so a cancel or reschedule removes it; a group's row is left to the release, where the
 /// marker of a cancelled or moved event is stale and releases nothing.
 /// </summary>
@@ -65,14 +65,13 @@ public static class ScheduleIndex
     /// <see cref="DueMarker.MaxGroup"/> events, each holding its due marker. A group's row key ends in
     /// <c>*{first internal id}</c>, which no lone event's key does.</summary>
     public static IEnumerable<TableEntity> ParkedRows(string environment, IEnumerable<ScheduledItem> items) =>
-        items.GroupBy(i => (i.Due + 999) / 1000)
-            .SelectMany(second => second.Chunk(DueMarker.MaxGroup))
+        DueMarker.Chunks(items.Select(i => new DueMarker(environment, i.InternalId, i.Due)))
             .Select(chunk =>
             {
-                var (body, due) = DueMarker.Group(chunk.Select(i => new DueMarker(environment, i.InternalId, i.Due))).Single();
+                var (body, due) = DueMarker.Group(chunk).Single();
                 var (pk, rk) = ParkedKeyFor(environment, due, chunk[0].InternalId);
-                if (chunk.Length > 1) rk = $"{Due(due)}|{environment}|*{chunk[0].InternalId}";
-                return new TableEntity(pk, rk) { ["Due"] = due, ["Count"] = chunk.Length, ["Marker"] = body };
+                if (chunk.Count > 1) rk = $"{Due(due)}|{environment}|*{chunk[0].InternalId}";
+                return new TableEntity(pk, rk) { ["Due"] = due, ["Count"] = chunk.Count, ["Marker"] = body };
             });
 
     /// <summary>The events a parked row holds: its marker's, or (a row of an earlier version, one event and no

@@ -576,22 +576,47 @@ public sealed class Scheduler(StorageAccount storage, EventQueue queue, Telemetr
 /// message for all of them.</summary>
 public sealed record DueMarker(string Environment, string InternalId, long Due)
 {
-    /// <summary>Events per grouped marker: about 90 bytes each, so a marker stays well under the 48,000 bytes a
-    /// queue message holds before base64.</summary>
+    /// <summary>Events per grouped marker at most.</summary>
     public const int MaxGroup = 400;
+
+    /// <summary>Bytes of a grouped marker at most, well under the 48,000 a queue message holds before base64 (and the
+    /// 64 KiB of a table property, where a parked row keeps it): an event takes 82 bytes plus its environment's name,
+    /// so 400 fit with names up to 18 characters, and about 270 with the longest (64).</summary>
+    public const int MaxGroupBytes = 40_000;
 
     public static byte[] Build(string environment, string internalId, long due) =>
         JsonSerializer.SerializeToUtf8Bytes(new DueMarker(environment, internalId, due), DueMarkerContext.Default.DueMarker);
 
     /// <summary>Markers for <paramref name="items"/>: one per whole second of due time (queue visibility is whole
-    /// seconds, so they would become visible together anyway) and up to <see cref="MaxGroup"/> events, each with the
-    /// latest due time it carries.</summary>
+    /// seconds, so they would become visible together anyway) and up to <see cref="MaxGroup"/> events or
+    /// <see cref="MaxGroupBytes"/>, each with the latest due time it carries.</summary>
     public static IEnumerable<(byte[] Body, long Due)> Group(IEnumerable<DueMarker> items) =>
-        items.GroupBy(i => (i.Due + 999) / 1000)
-            .SelectMany(second => second.Chunk(MaxGroup))
-            .Select(chunk => chunk.Length == 1
-                ? (Build(chunk[0].Environment, chunk[0].InternalId, chunk[0].Due), chunk[0].Due)
-                : (JsonSerializer.SerializeToUtf8Bytes(new DueMarkerGroup(chunk), DueMarkerContext.Default.DueMarkerGroup), chunk.Max(i => i.Due)));
+        Chunks(items).Select(chunk => chunk.Count == 1
+            ? (Build(chunk[0].Environment, chunk[0].InternalId, chunk[0].Due), chunk[0].Due)
+            : (JsonSerializer.SerializeToUtf8Bytes(new DueMarkerGroup([.. chunk]), DueMarkerContext.Default.DueMarkerGroup), chunk.Max(i => i.Due)));
+
+    /// <summary>The events of each marker <see cref="Group"/> makes, in order.</summary>
+    public static IEnumerable<List<DueMarker>> Chunks(IEnumerable<DueMarker> items)
+    {
+        foreach (var second in items.GroupBy(i => (i.Due + 999) / 1000))
+        {
+            var chunk = new List<DueMarker>();
+            var bytes = 0;
+            foreach (var item in second)
+            {
+                var size = 82 + item.Environment.Length + item.InternalId.Length - 26;
+                if (chunk.Count == MaxGroup || (chunk.Count > 0 && bytes + size > MaxGroupBytes))
+                {
+                    yield return chunk;
+                    chunk = [];
+                    bytes = 0;
+                }
+                chunk.Add(item);
+                bytes += size;
+            }
+            if (chunk.Count > 0) yield return chunk;
+        }
+    }
 
     /// <summary>The events a marker carries: one, or a group; null for a body that is neither.</summary>
     public static IReadOnlyList<DueMarker>? ParseAll(BinaryData body)
