@@ -17,6 +17,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
 using Perfolizer.Horology;
+using EventIngest.Encryption.KeyProviders;
 
 namespace EventIngest.Bench;
 

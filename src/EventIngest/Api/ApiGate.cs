@@ -2,6 +2,7 @@ using EventIngest.Storage;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
+using EventIngest.Ingest;
 
 namespace EventIngest.Api;
 

@@ -27,7 +27,7 @@ public sealed class InvalidCursorException(Exception inner) : Exception("The cur
 /// that stops after <c>limit + 1</c> rows. The next page starts strictly after the last row
 /// returned, so events arriving meanwhile (newer ids, lower keys) never shift it: no gaps, no repeats.
 /// </summary>
-public sealed class EventListing(StorageAccount storage, EventReader reader)
+public sealed class EventListing(StorageAccount storage, EventLookup reader)
 {
     /// <summary>Storage requests one page may take. Unfiltered pages need one; a filter that
     /// matches rarely may need more, and past this the page ends early with a cursor.</summary>
@@ -69,7 +69,7 @@ public sealed class EventListing(StorageAccount storage, EventReader reader)
     {
         try
         {
-            await foreach (var page in storage.Events.QueryAsync<TableEntity>(query, take, EventReader.Columns, ct).AsPages(continuation, take))
+            await foreach (var page in storage.Events.QueryAsync<TableEntity>(query, take, EventLookup.Columns, ct).AsPages(continuation, take))
             {
                 return page;
             }

@@ -27,7 +27,7 @@ public sealed record ReplayView(string InternalId, string DeliveryId, IReadOnlyL
 /// original delivery (which has neither), and each replay is logged (<see cref="ReplayLog"/>). Routing is the one recorded at ingest. An envelope the
 /// marker pushes over the inline limit goes to a blob of its own and travels as a claim check.
 /// </summary>
-public sealed class EventReplayer(StorageAccount storage, EventReader reader, EventQueue queue, ReplayLog log, TimeProvider time, ILogger<EventReplayer> logger)
+public sealed class EventReplayer(StorageAccount storage, EventLookup reader, EventQueue queue, ReplayLog log, TimeProvider time, ILogger<EventReplayer> logger)
 {
     public async Task<ReplayOutcome> ReplayAsync(string environment, string internalId, CancellationToken ct)
     {

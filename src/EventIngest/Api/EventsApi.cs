@@ -9,7 +9,7 @@ namespace EventIngest.Api;
 /// The REST v1 event routes, shared by the Functions app and the local host. Each runs behind
 /// <see cref="ApiGate"/>, so the environment is always the signing key's own.
 /// </summary>
-public sealed class EventsApi(ApiGate gate, EventReader reader, EventListing listing, EventReplayer replayer, TimeProvider time)
+public sealed class EventsApi(ApiGate gate, EventLookup reader, EventListing listing, EventReplayer replayer, TimeProvider time)
 {
     public const int DefaultLimit = 20;
     public const int MaxLimit = 100;

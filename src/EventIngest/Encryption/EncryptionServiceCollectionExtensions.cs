@@ -1,9 +1,10 @@
 using Azure.Core;
 using Azure.Core.Cryptography;
-using Azure.Identity;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
+using EventIngest.Storage;
+using EventIngest.Encryption.KeyProviders;
 
 namespace EventIngest.Encryption;
 
@@ -51,12 +52,7 @@ public static class EncryptionServiceCollectionExtensions
             return LocalKeyEncryptionKey.LoadOrCreate(options.LocalKeyPath!);
         }
 
-        var credential = provider.GetService<TokenCredential>() ?? CreateCredential(provider.GetService<IOptions<StorageOptions>>()?.Value.ClientId);
+        var credential = provider.GetService<TokenCredential>() ?? (provider.GetService<IOptions<StorageOptions>>()?.Value ?? new StorageOptions()).CreateCredential();
         return new KeyVaultKey(options.KeyVaultKeyId!, credential, new KeyVaultKeyOptions { OperationTimeout = options.KeyVaultTimeout });
     }
-
-    private static TokenCredential CreateCredential(string? clientId) =>
-        string.IsNullOrWhiteSpace(clientId)
-            ? new DefaultAzureCredential()
-            : new ManagedIdentityCredential(ManagedIdentityId.FromUserAssignedClientId(clientId));
 }

@@ -5,6 +5,7 @@ using Azure.Data.Tables;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using EventIngest.Telemetry;
+using EventIngest.Storage;
 
 namespace EventIngest.Encryption;
 

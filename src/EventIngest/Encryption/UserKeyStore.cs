@@ -5,6 +5,8 @@ using Azure.Core.Cryptography;
 using Azure.Data.Tables;
 using EventIngest.Telemetry;
 using Microsoft.Extensions.Logging;
+using EventIngest.Storage;
+using EventIngest.Encryption.KeyProviders;
 
 namespace EventIngest.Encryption;
 

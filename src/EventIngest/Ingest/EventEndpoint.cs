@@ -41,7 +41,7 @@ public sealed class EventEndpoint(
         public string? TraceParent { get; init; }
         public string? Environment { get; set; }
         public RefusalReason? Reason { get; set; }
-        public IReadOnlyList<EventOutcome>? Outcomes { get; set; }
+        public IReadOnlyList<EventReceipt>? Outcomes { get; set; }
         public StorageTally? Storage { get; set; }
     }
 

@@ -9,7 +9,7 @@ public enum Outcome
 
 /// <summary>What the caller is told about one event: its internal id (the original's for a
 /// duplicate), the outcome and, when scheduled, when it is due.</summary>
-public readonly record struct EventOutcome(string Id, Outcome Outcome, long? Due);
+public readonly record struct EventReceipt(string Id, Outcome Outcome, long? Due);
 
 /// <summary>How an event is protected against being stored twice.</summary>
 public enum KeyKind
@@ -53,11 +53,11 @@ public sealed class PendingEvent
 
     public bool IsDuplicate => DuplicateOf is not null || SameKeyAs is not null;
 
-    public EventOutcome ToOutcome()
+    public EventReceipt ToOutcome()
     {
-        if (SameKeyAs is { } first) return new EventOutcome(first.ToOutcome().Id, Outcome.Duplicate, null);
-        if (DuplicateOf is { } original) return new EventOutcome(original, Outcome.Duplicate, null);
-        return Due is { } due ? new EventOutcome(InternalId, Outcome.Scheduled, due) : new EventOutcome(InternalId, Outcome.Accepted, null);
+        if (SameKeyAs is { } first) return new EventReceipt(first.ToOutcome().Id, Outcome.Duplicate, null);
+        if (DuplicateOf is { } original) return new EventReceipt(original, Outcome.Duplicate, null);
+        return Due is { } due ? new EventReceipt(InternalId, Outcome.Scheduled, due) : new EventReceipt(InternalId, Outcome.Accepted, null);
     }
 }
 

@@ -5,6 +5,7 @@ using EventIngest.Scheduling;
 using EventIngest.Storage;
 using EventIngest.Telemetry;
 using Microsoft.Extensions.Options;
+using EventIngest.Delivery;
 
 namespace EventIngest.Ingest;
 
@@ -42,7 +43,7 @@ public sealed class IngestPipeline(
     /// <param name="requestAborted">The client hung up. Honoured only until the outbox row is written:
     /// from then on the request finishes what it started (or stops at its deadline, leaving the
     /// rest to the repair job), so a client that goes away never leaves a half-sent request behind.</param>
-    public async Task<IReadOnlyList<EventOutcome>> IngestAsync(string environment, IdSeed? headerSeed, IReadOnlyList<ParsedEvent> events, long receivedAt, string? traceParent, CancellationToken requestAborted)
+    public async Task<IReadOnlyList<EventReceipt>> IngestAsync(string environment, IdSeed? headerSeed, IReadOnlyList<ParsedEvent> events, long receivedAt, string? traceParent, CancellationToken requestAborted)
     {
         if (events.Count == 0) return [];
         var started = Stopwatch.StartNew();
@@ -82,7 +83,7 @@ public sealed class IngestPipeline(
         // Everything is on its queues: the answer goes out now, the outbox row is removed after it.
         outbox.Finish(batch);
 
-        var outcomes = new EventOutcome[batch.Events.Count];
+        var outcomes = new EventReceipt[batch.Events.Count];
         foreach (var e in batch.Events) outcomes[e.Index] = e.ToOutcome();
         return outcomes;
     }

@@ -6,6 +6,7 @@ using Azure.Storage.Queues.Models;
 using EventIngest.Storage;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
+using EventIngest.Delivery;
 
 namespace EventIngest.Scheduling;
 

@@ -5,6 +5,7 @@ using Azure;
 using Azure.Data.Tables;
 using EventIngest.Ingest;
 using Microsoft.Extensions.Options;
+using EventIngest.Delivery;
 
 namespace EventIngest.Storage;
 

@@ -1,11 +1,11 @@
 using System.Collections.Concurrent;
 using Azure.Core;
 using Azure.Data.Tables;
-using Azure.Identity;
 using Azure.Storage.Blobs;
 using Azure.Storage.Queues;
 using EventIngest.Telemetry;
 using Microsoft.Extensions.Options;
+using EventIngest.Ingest;
 
 namespace EventIngest.Storage;
 
@@ -44,12 +44,11 @@ public sealed class StorageAccount
         }
         else
         {
-            if (options.TableServiceUri is null || options.QueueServiceUri is null || options.BlobServiceUri is null)
+            if (!options.NamesAnAccount)
             {
-                throw new OptionsValidationException(StorageOptions.Section, typeof(StorageOptions),
-                    ["Set EventIngest:Storage:ConnectionString, or all of EventIngest:Storage:TableServiceUri, QueueServiceUri and BlobServiceUri."]);
+                throw new OptionsValidationException(StorageOptions.Section, typeof(StorageOptions), [StorageOptions.NoAccountMessage]);
             }
-            var credential = CreateCredential(options.ClientId);
+            var credential = options.CreateCredential();
             tables = new TableServiceClient(options.TableServiceUri, credential, tableOptions);
             _queues = new QueueServiceClient(options.QueueServiceUri, credential, queueOptions);
             blobs = new BlobServiceClient(options.BlobServiceUri, credential, blobOptions);
@@ -65,7 +64,7 @@ public sealed class StorageAccount
                 {
                     accounts[account] = client = !string.IsNullOrWhiteSpace(settings.ConnectionString)
                         ? new QueueServiceClient(settings.ConnectionString, queueOptions)
-                        : new QueueServiceClient(settings.QueueServiceUri, CreateCredential(options.ClientId), queueOptions);
+                        : new QueueServiceClient(settings.QueueServiceUri, options.CreateCredential(), queueOptions);
                 }
                 foreach (var name in Ingest.QueueShards.Names(queue, shards)) _queueAccounts[name] = client;
             }
@@ -129,11 +128,6 @@ public sealed class StorageAccount
             Replays.CreateIfNotExistsAsync(ct),
             LargeEvents.CreateIfNotExistsAsync(cancellationToken: ct));
     }
-
-    private static TokenCredential CreateCredential(string? clientId) =>
-        string.IsNullOrWhiteSpace(clientId)
-            ? new DefaultAzureCredential()
-            : new ManagedIdentityCredential(ManagedIdentityId.FromUserAssignedClientId(clientId));
 
     private static T Configure<T>(T clientOptions, StorageOptions options, StorageRequestCounter counter, string service) where T : Azure.Core.ClientOptions
     {

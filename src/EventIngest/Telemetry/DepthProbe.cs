@@ -4,6 +4,7 @@ using EventIngest.Ingest;
 using EventIngest.Scheduling;
 using EventIngest.Storage;
 using Microsoft.Extensions.Options;
+using EventIngest.Delivery;
 
 namespace EventIngest.Telemetry;
 

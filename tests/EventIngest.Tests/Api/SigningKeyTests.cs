@@ -5,6 +5,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
 using static EventIngest.Tests.Infrastructure.KeyHashes;
+using EventIngest.Ingest;
 
 namespace EventIngest.Tests.Api;
 

@@ -13,6 +13,7 @@ using EventIngest.Tests.Telemetry;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using static EventIngest.Tests.Infrastructure.KeyHashes;
+using EventIngest.Encryption.KeyProviders;
 
 namespace EventIngest.Tests.Reliability;
 

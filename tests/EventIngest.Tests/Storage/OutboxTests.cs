@@ -6,6 +6,7 @@ using EventIngest.Tests.Infrastructure;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
 using Microsoft.Extensions.Logging.Abstractions;
+using EventIngest.Delivery;
 
 namespace EventIngest.Tests.Storage;
 

@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Reflection;
 using System.Text.RegularExpressions;
+using EventIngest.Storage;
 
 namespace EventIngest.Tests.Infrastructure.Bicep;
 

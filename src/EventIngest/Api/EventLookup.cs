@@ -4,6 +4,7 @@ using System.Text.Json.Serialization;
 using Azure.Data.Tables;
 using EventIngest.Encryption;
 using EventIngest.Storage;
+using EventIngest.Delivery;
 
 namespace EventIngest.Api;
 
@@ -39,7 +40,7 @@ public readonly record struct StoredUser(JsonElement? Json)
 /// Reads event records and their envelopes. A record is found by its internal id with one point
 /// read: both keys derive from the id and the environment (<see cref="RecordKeys"/>).
 /// </summary>
-public sealed class EventReader(StorageAccount storage, Outbox outbox, UserDataProtector protector, TimeProvider time)
+public sealed class EventLookup(StorageAccount storage, Outbox outbox, UserDataProtector protector, TimeProvider time)
 {
     /// <summary>The record columns the API needs (Writer and Outbox tell whether its request is still in flight).</summary>
     public static readonly IReadOnlyList<string> Columns =

@@ -1,12 +1,13 @@
 using Azure;
 using Azure.Data.Tables;
 using EventIngest.Ingest;
+using EventIngest.Storage;
 using EventIngest.Scheduling;
 using EventIngest.Telemetry;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
-namespace EventIngest.Storage;
+namespace EventIngest.Delivery;
 
 /// <summary>
 /// Completes requests that died (or gave up) after writing their outbox row. It first fences the

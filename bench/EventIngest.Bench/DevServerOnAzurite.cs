@@ -11,11 +11,11 @@ namespace EventIngest.Bench;
 /// same Azurite is reachable through <see cref="Raw"/>, clients configured as the host's are,
 /// for the raw figures the host is compared with.
 /// </summary>
-internal sealed class HostProcess : IAsyncDisposable
+internal sealed class DevServerOnAzurite : IAsyncDisposable
 {
-    private readonly Faults.HostProcess _host;
+    private readonly Faults.DevServerProcess _host;
 
-    private HostProcess(AzuriteProcess azurite, Faults.HostProcess host, string runDirectory)
+    private DevServerOnAzurite(AzuriteProcess azurite, Faults.DevServerProcess host, string runDirectory)
     {
         Azurite = azurite;
         _host = host;
@@ -35,7 +35,7 @@ internal sealed class HostProcess : IAsyncDisposable
     /// <summary>Where the host's startup hook writes its GC heap figures (see <see cref="GcHeapReport"/>).</summary>
     public string GcReportPath => Path.Combine(RunDirectory, "gc-heap.txt");
 
-    public static async Task<HostProcess> StartAsync(string command, IReadOnlyDictionary<string, string>? settings = null)
+    public static async Task<DevServerOnAzurite> StartAsync(string command, IReadOnlyDictionary<string, string>? settings = null)
     {
         var run = Path.Combine(Path.GetTempPath(), "eventingest-bench", $"{command}-{DateTimeOffset.UtcNow:yyyyMMdd-HHmmss}-{Guid.NewGuid().ToString("N")[..6]}");
         Directory.CreateDirectory(run);
@@ -47,13 +47,13 @@ internal sealed class HostProcess : IAsyncDisposable
                 ["EventIngest__Storage__ConnectionString"] = azurite.ConnectionString,
                 ["EventIngest__Local__DataPath"] = run,
                 ["Logging__LogLevel__Default"] = "Warning",
-                ["DOTNET_STARTUP_HOOKS"] = typeof(HostProcess).Assembly.Location,
+                ["DOTNET_STARTUP_HOOKS"] = typeof(DevServerOnAzurite).Assembly.Location,
                 [GcHeapReport.PathVariable] = Path.Combine(run, "gc-heap.txt"),
             };
             foreach (var (name, value) in await BenchTelemetry.HostSettingsAsync()) environment[name] = value;
             foreach (var (name, value) in settings ?? new Dictionary<string, string>()) environment[name] = value;
-            var host = await Faults.HostProcess.StartAsync(Faults.HostProcess.FreePort(), environment, Path.Combine(run, "host.log"));
-            return new HostProcess(azurite, host, run);
+            var host = await Faults.DevServerProcess.StartAsync(Faults.DevServerProcess.FreePort(), environment, Path.Combine(run, "host.log"));
+            return new DevServerOnAzurite(azurite, host, run);
         }
         catch
         {

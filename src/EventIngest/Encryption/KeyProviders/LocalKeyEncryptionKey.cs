@@ -1,7 +1,7 @@
 using System.Security.Cryptography;
 using Azure.Core.Cryptography;
 
-namespace EventIngest.Encryption;
+namespace EventIngest.Encryption.KeyProviders;
 
 /// <summary>
 /// A key-encryption key kept in a local file, for the local host and tests: an RSA-3072 key

@@ -9,12 +9,12 @@ namespace EventIngest.Faults;
 /// these commands kill with SIGKILL and start again. Its output goes to a log file. The
 /// benchmarks (bench/EventIngest.Bench) start the host through this class too (a linked file).
 /// </summary>
-internal sealed class HostProcess : IAsyncDisposable
+internal sealed class DevServerProcess : IAsyncDisposable
 {
     private readonly Process _process;
     private readonly Task _drained;
 
-    private HostProcess(Process process, Task drained, Uri address)
+    private DevServerProcess(Process process, Task drained, Uri address)
     {
         _process = process;
         _drained = drained;
@@ -47,7 +47,7 @@ internal sealed class HostProcess : IAsyncDisposable
         return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 
-    public static async Task<HostProcess> StartAsync(int port, IReadOnlyDictionary<string, string> environment, string logPath)
+    public static async Task<DevServerProcess> StartAsync(int port, IReadOnlyDictionary<string, string> environment, string logPath)
     {
         var address = new Uri($"http://127.0.0.1:{port}/");
         var start = new ProcessStartInfo("dotnet")
@@ -72,7 +72,7 @@ internal sealed class HostProcess : IAsyncDisposable
                 lock (log) log.WriteLine($"---- host {process.Id} exited with {(exited ? process.ExitCode : -1)} at {DateTimeOffset.UtcNow:O}");
                 log.Dispose();
             }, TaskScheduler.Default);
-        var host = new HostProcess(process, drained, address);
+        var host = new DevServerProcess(process, drained, address);
         await host.WaitReadyAsync(TimeSpan.FromSeconds(60));
         return host;
     }

@@ -1,6 +1,6 @@
 using System.Diagnostics.CodeAnalysis;
 
-namespace EventIngest.Encryption;
+namespace EventIngest.Encryption.KeyProviders;
 
 /// <summary>A parsed Key Vault key id: <c>https://{vault}/keys/{name}[/{version}]</c>.</summary>
 internal readonly record struct KeyVaultKeyIdentifier(Uri VaultUri, string Name, string? Version)

@@ -2,10 +2,11 @@ using System.Globalization;
 using Azure;
 using Azure.Data.Tables;
 using EventIngest.Ingest;
+using EventIngest.Storage;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 
-namespace EventIngest.Storage;
+namespace EventIngest.Delivery;
 
 /// <summary>
 /// The outbox row of each request. It is written before any record; while it exists, the repair

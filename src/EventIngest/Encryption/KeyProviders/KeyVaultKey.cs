@@ -3,7 +3,7 @@ using System.Security.Cryptography;
 using Azure.Core;
 using Azure.Core.Cryptography;
 
-namespace EventIngest.Encryption;
+namespace EventIngest.Encryption.KeyProviders;
 
 /// <summary>
 /// An RSA key in Azure Key Vault used as a key-encryption key with RSA-OAEP-256, through the Key

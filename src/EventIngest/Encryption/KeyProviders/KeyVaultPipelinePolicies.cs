@@ -3,7 +3,7 @@ using Azure;
 using Azure.Core;
 using Azure.Core.Pipeline;
 
-namespace EventIngest.Encryption;
+namespace EventIngest.Encryption.KeyProviders;
 
 /// <summary>
 /// Bearer tokens for the vault scope, sent on the first request (no extra round trip). A 401

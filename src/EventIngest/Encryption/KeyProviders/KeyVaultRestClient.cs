@@ -6,7 +6,7 @@ using Azure;
 using Azure.Core;
 using Azure.Core.Pipeline;
 
-namespace EventIngest.Encryption;
+namespace EventIngest.Encryption.KeyProviders;
 
 /// <summary>The public half of an RSA key version, as <c>GET {vault}/keys/{name}[/{version}]</c> returns it.</summary>
 internal sealed record KeyVaultPublicKey(KeyVaultKeyIdentifier Id, RSAParameters Parameters);

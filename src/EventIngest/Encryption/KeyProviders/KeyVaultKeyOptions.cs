@@ -1,6 +1,6 @@
 using Azure.Core;
 
-namespace EventIngest.Encryption;
+namespace EventIngest.Encryption.KeyProviders;
 
 /// <summary>Pipeline options of <see cref="KeyVaultKey"/>. Replace <see cref="ClientOptions.Transport"/> to
 /// talk to something other than the real vault (tests do).</summary>
