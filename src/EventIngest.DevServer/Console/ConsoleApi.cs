@@ -71,12 +71,12 @@ public sealed class ConsoleApi(ApiGate gate, StorageAccount storage, IOptions<Ro
         var record = await reader.FindAsync(environment, id, token);
         if (record is null) return ApiResults.NotFound($"No event {id} in this environment");
 
-        var stored = record.GetString("State");
-        var due = record.GetInt64("Due");
+        var stored = record.State;
+        var due = record.Due;
         var state = EventStates.Of(stored, due, time.GetUtcNow().ToUnixTimeMilliseconds());
         // Sent when received, or (a scheduled event) at its due time once released.
-        long? deliveredAt = state == EventState.Delivered ? due ?? record.GetInt64("ReceivedAt") : null;
-        var queues = (record.GetString("Queues") ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries);
+        long? deliveredAt = state == EventState.Delivered ? due ?? record.ReceivedAt : null;
+        var queues = record.Queues;
         var log = await replays.ListAsync(environment, id, token);
         return ApiResults.Ok(new DeliveriesView(id, EventStates.Name(state), queues, deliveredAt, due, log), time.GetUtcNow());
     }, ct);

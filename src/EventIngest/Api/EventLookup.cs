@@ -42,57 +42,53 @@ public readonly record struct StoredUser(JsonElement? Json)
 /// </summary>
 public sealed class EventLookup(StorageAccount storage, Outbox outbox, UserDataProtector protector, TimeProvider time)
 {
-    /// <summary>The record columns the API needs (Writer and Outbox tell whether its request is still in flight).</summary>
-    public static readonly IReadOnlyList<string> Columns =
-        ["PartitionKey", "RowKey", "Name", "Id", "Ts", "V", "ReceivedAt", "State", "Due", "Queues", "Message", "Blob", "Writer", "Outbox"];
-
-    public async Task<TableEntity?> FindAsync(string environment, string internalId, CancellationToken ct)
+    public async Task<EventRecord?> FindAsync(string environment, string internalId, CancellationToken ct)
     {
         await storage.EnsureCreatedAsync(ct);
         var found = await storage.Events.GetEntityIfExistsAsync<TableEntity>(
-            RecordKeys.Partition(environment, internalId), RecordKeys.Row(internalId), Columns, ct);
-        return found.HasValue && found.Value?.GetString("State") != RecordState.Void ? found.Value : null;
+            RecordKeys.Partition(environment, internalId), RecordKeys.Row(internalId), EventRecord.ViewColumns, ct);
+        return found.HasValue && EventRecord.FromEntity(found.Value!) is { State: not RecordState.Void } record ? record : null;
     }
 
     /// <summary>The queue envelope exactly as ingest stored it: inline, or the claim-checked blob.</summary>
-    public async Task<byte[]> ReadEnvelopeAsync(TableEntity record, CancellationToken ct)
+    public async Task<byte[]> ReadEnvelopeAsync(EventRecord record, CancellationToken ct)
     {
-        if (record.GetBinary("Message") is { } inline) return inline;
-        var blob = record.GetString("Blob")
+        if (record.Message is { } inline) return inline;
+        var blob = record.Blob
             ?? throw new InvalidDataException($"Record {record.RowKey} holds neither Message nor Blob.");
         var content = await storage.LargeEvents.GetBlobClient(blob).DownloadContentAsync(ct);
         return content.Value.Content.ToArray();
     }
 
     /// <param name="writers">Shared by the views of one page: whether each writing request is still in flight.</param>
-    public async Task<EventView> ViewAsync(string environment, TableEntity record, CancellationToken ct, ConcurrentDictionary<string, Task<bool>>? writers = null)
+    public async Task<EventView> ViewAsync(string environment, EventRecord record, CancellationToken ct, ConcurrentDictionary<string, Task<bool>>? writers = null)
     {
-        var internalId = RecordKeys.InternalIdOf(record.RowKey);
+        var internalId = record.InternalId;
         using var envelope = JsonDocument.Parse(await ReadEnvelopeAsync(record, ct));
         var root = envelope.RootElement;
         var user = await ReadUserAsync(environment, internalId, root.GetProperty("user"), ct);
-        var state = EventStates.Of(record.GetString("State"), record.GetInt64("Due"), time.GetUtcNow().ToUnixTimeMilliseconds());
-        if (record.GetString("State") == RecordState.Pending && await InFlightAsync(record, writers, ct)) state = EventState.Pending;
+        var state = EventStates.Of(record.State, record.Due, time.GetUtcNow().ToUnixTimeMilliseconds());
+        if (record.State == RecordState.Pending && await InFlightAsync(record, writers, ct)) state = EventState.Pending;
         return new EventView(
             internalId,
-            record.GetString("Id"),
-            record.GetString("Name"),
+            record.Id,
+            record.Name,
             root.GetProperty("data").Clone(),
             user.Json,
             user.IsErased,
-            record.GetInt64("Ts") ?? 0,
-            record.GetString("V"),
-            record.GetInt64("ReceivedAt") ?? 0,
+            record.Ts,
+            record.V,
+            record.ReceivedAt,
             environment,
             EventStates.Name(state),
-            record.GetInt64("Due"));
+            record.Due);
     }
 
     /// <summary>A record is known to be on its queues once the outbox row of the request that wrote
     /// it is gone (the request, or the repair job, finished sending); until then it is on its way.</summary>
-    private Task<bool> InFlightAsync(TableEntity record, ConcurrentDictionary<string, Task<bool>>? writers, CancellationToken ct)
+    private Task<bool> InFlightAsync(EventRecord record, ConcurrentDictionary<string, Task<bool>>? writers, CancellationToken ct)
     {
-        if (record.GetString("Outbox") is not { } partition || record.GetString("Writer") is not { } nonce || outbox.IsFinished(partition, nonce)) return Task.FromResult(false);
+        if (record.Outbox is not { } partition || record.Writer is not { } nonce || outbox.IsFinished(partition, nonce)) return Task.FromResult(false);
         return writers is null ? OutboxRowExistsAsync(partition, nonce, ct) : writers.GetOrAdd(partition + "/" + nonce, _ => OutboxRowExistsAsync(partition, nonce, ct));
     }
 

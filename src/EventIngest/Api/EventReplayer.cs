@@ -35,8 +35,8 @@ public sealed class EventReplayer(StorageAccount storage, EventLookup reader, Ev
         if (record is null) return new ReplayOutcome(ReplayStatus.NotFound);
 
         var now = time.GetUtcNow().ToUnixTimeMilliseconds();
-        var due = record.GetInt64("Due");
-        var refusal = EventStates.ReplayRefusal(EventStates.Of(record.GetString("State"), due, now), due);
+        var due = record.Due;
+        var refusal = EventStates.ReplayRefusal(EventStates.Of(record.State, due, now), due);
         if (refusal is not null) return new ReplayOutcome(ReplayStatus.Refused, Reason: refusal);
 
         var deliveryId = Ulid.NewUlid(now);
@@ -46,14 +46,14 @@ public sealed class EventReplayer(StorageAccount storage, EventLookup reader, Ev
         {
             var blobName = BlobNameFor(environment, internalId, deliveryId);
             await storage.LargeEvents.GetBlobClient(blobName).UploadAsync(BinaryData.FromBytes(envelope), new BlobUploadOptions(), ct);
-            var claimCheck = EventMessage.BuildClaimCheck(internalId, environment, record.GetString("Name"), storage.LargeEvents.Name, blobName, envelope.Length);
+            var claimCheck = EventMessage.BuildClaimCheck(internalId, environment, record.Name, storage.LargeEvents.Name, blobName, envelope.Length);
             message = MarkAsReplay(claimCheck, deliveryId);
         }
 
-        var queues = record.GetString("Queues").Split(',', StringSplitOptions.RemoveEmptyEntries);
+        var queues = record.Queues;
         await queue.SendAsync(queues.Select(q => (q, message)), ct);
         logger.LogInformation("Replayed event {InternalId} in {Environment} as delivery {DeliveryId} to {QueueCount} queue(s)",
-            internalId, environment, deliveryId, queues.Length);
+            internalId, environment, deliveryId, queues.Count);
         try
         {
             await log.AddAsync(environment, internalId, new ReplayEntry(deliveryId, queues, now), ct);

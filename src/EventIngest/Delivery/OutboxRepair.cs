@@ -96,14 +96,13 @@ public sealed class OutboxRepair(StorageAccount storage, EventStore store, Event
 
         // Records come in row-key order; "Done" is the last row key of the chunks a pass finished,
         // so a pass interrupted part-way does not make the next one send those chunks again.
-        var filter = row.GetString("Done") is { } done
-            ? TableClient.CreateQueryFilter($"PartitionKey eq {partition} and RowKey gt {done} and Writer eq {nonce}")
-            : TableClient.CreateQueryFilter($"PartitionKey eq {partition} and Writer eq {nonce}");
+        var filter = EventRecord.WrittenBy(partition, nonce, afterRow: row.GetString("Done"));
         var sent = 0;
-        var chunk = new List<TableEntity>(ChunkSize);
-        await foreach (var record in storage.Events.QueryAsync<TableEntity>(filter, maxPerPage: 1000, cancellationToken: ct))
+        var chunk = new List<EventRecord>(ChunkSize);
+        await foreach (var entity in storage.Events.QueryAsync<TableEntity>(filter, maxPerPage: 1000, cancellationToken: ct))
         {
-            if (indexOf is not null && indexOf.TryGetValue(RecordKeys.InternalIdOf(record.RowKey), out var index) && index < sentThrough) continue;
+            var record = EventRecord.FromEntity(entity);
+            if (indexOf is not null && indexOf.TryGetValue(record.InternalId, out var index) && index < sentThrough) continue;
             chunk.Add(record);
             if (chunk.Count < ChunkSize) continue;
             sent += await RepairChunkAsync(environment, chunk, ct);
@@ -129,7 +128,7 @@ public sealed class OutboxRepair(StorageAccount storage, EventStore store, Event
         }
     }
 
-    private async Task<int> RepairChunkAsync(string environment, List<TableEntity> records, CancellationToken ct)
+    private async Task<int> RepairChunkAsync(string environment, List<EventRecord> records, CancellationToken ct)
     {
         var sent = 0;
         await Parallel.ForEachAsync(records, new ParallelOptions { MaxDegreeOfParallelism = ChunkSize, CancellationToken = ct }, async (record, token) =>
@@ -139,22 +138,20 @@ public sealed class OutboxRepair(StorageAccount storage, EventStore store, Event
         return sent;
     }
 
-    private async Task<bool> RepairRecordAsync(string environment, TableEntity record, CancellationToken ct)
+    private async Task<bool> RepairRecordAsync(string environment, EventRecord record, CancellationToken ct)
     {
-        var internalId = RecordKeys.InternalIdOf(record.RowKey);
-        if (record.GetString("Id") is { } id && !await HoldsClaimAsync(environment, id, internalId, record.GetInt64("ReceivedAt"), ct))
+        var internalId = record.InternalId;
+        if (record.Id is { } id && !await HoldsClaimAsync(environment, id, internalId, record.ReceivedAt, ct))
         {
             // Another event won the key: this record was never acknowledged.
             await storage.Events.DeleteEntityAsync(record.PartitionKey, record.RowKey, ETag.All, ct);
             return false;
         }
-        switch (record.GetString("State"))
+        switch (record.State)
         {
             case RecordState.Pending:
-                var envelope = record.GetBinary("Message");
-                var body = queue.MessageFor(environment, internalId, record.GetString("Name"), envelope, record.GetString("Blob"), envelope?.Length ?? 0);
-                var queues = record.GetString("Queues").Split(',', StringSplitOptions.RemoveEmptyEntries);
-                await queue.SendAsync(queues.Select(q => (q, body)), ct);
+                var body = queue.MessageFor(environment, internalId, record.Name, record.Message, record.Blob, record.Message?.Length ?? 0);
+                await queue.SendAsync(record.Queues.Select(q => (q, body)), ct);
                 return true;
             case RecordState.Scheduled:
                 await scheduler.EnsurePlacedAsync(environment, record, ct);

@@ -33,26 +33,24 @@ public sealed class EventStore(StorageAccount storage, IOptions<IngestOptions> i
 
     // ---- records --------------------------------------------------------------------------
 
-    public static TableEntity RecordEntity(IngestBatch batch, PendingEvent e)
+    public static EventRecord Record(IngestBatch batch, PendingEvent e) => new()
     {
-        var entity = new TableEntity(batch.RecordPartition, RecordKeys.Row(e.InternalId))
-        {
-            ["Name"] = e.Name,
-            ["Ts"] = e.Ts,
-            ["ReceivedAt"] = batch.ReceivedAt,
-            ["State"] = e.Due is null ? RecordState.Pending : RecordState.Scheduled,
-            ["Queues"] = string.Join(',', e.Queues),
-            ["Writer"] = batch.Nonce,
-            ["Outbox"] = batch.OutboxPartition,
-            ["Fingerprint"] = e.Fingerprint,
-        };
-        if (e.Id is not null) entity["Id"] = e.Id;
-        if (e.V is not null) entity["V"] = e.V;
-        if (e.Due is { } due) entity["Due"] = due;
-        if (e.BlobName is null) entity["Message"] = e.Message;
-        else entity["Blob"] = e.BlobName;
-        return entity;
-    }
+        PartitionKey = batch.RecordPartition,
+        InternalId = e.InternalId,
+        Name = e.Name,
+        Id = e.Id,
+        Ts = e.Ts,
+        V = e.V,
+        ReceivedAt = batch.ReceivedAt,
+        State = e.Due is null ? RecordState.Pending : RecordState.Scheduled,
+        Due = e.Due,
+        Queues = e.Queues,
+        Message = e.BlobName is null ? e.Message : null,
+        Blob = e.BlobName,
+        Writer = batch.Nonce,
+        Outbox = batch.OutboxPartition,
+        Fingerprint = e.Fingerprint,
+    };
 
     /// <summary>
     /// Inserts the records of events not yet known. A record that already exists is our own
@@ -74,7 +72,7 @@ public sealed class EventStore(StorageAccount storage, IOptions<IngestOptions> i
         {
             try
             {
-                await InsertAllAsync(storage.Events, chunk.Select(e => RecordEntity(batch, e)).ToList(), ct);
+                await InsertAllAsync(storage.Events, chunk.Select(e => Record(batch, e).ToEntity()).ToList(), ct);
                 foreach (var e in chunk) e.RecordWritten = true;
                 return;
             }
@@ -96,11 +94,11 @@ public sealed class EventStore(StorageAccount storage, IOptions<IngestOptions> i
         }
     }
 
-    private async Task ResolveExistingRecordAsync(IngestBatch batch, PendingEvent e, TableEntity found, CancellationToken ct)
+    private async Task ResolveExistingRecordAsync(IngestBatch batch, PendingEvent e, EventRecord found, CancellationToken ct)
     {
-        if (found.GetString("State") == RecordState.Void)
+        if (found.State == RecordState.Void)
         {
-            if (found.GetString("FencedBy") == batch.Nonce)
+            if (found.FencedBy == batch.Nonce)
             {
                 // The repair job took this request over (it ran past its deadline): it owns the outcome now.
                 throw new StorageUnavailableException("The request ran past its deadline and was taken over by the repair job.");
@@ -108,7 +106,7 @@ public sealed class EventStore(StorageAccount storage, IOptions<IngestOptions> i
             // Fenced off from an earlier attempt that was never answered: the id is free for this one.
             try
             {
-                await storage.Events.UpdateEntityAsync(RecordEntity(batch, e), found.ETag, TableUpdateMode.Replace, ct);
+                await storage.Events.UpdateEntityAsync(Record(batch, e).ToEntity(), found.ETag, TableUpdateMode.Replace, ct);
                 e.RecordWritten = true;
                 return;
             }
@@ -117,13 +115,13 @@ public sealed class EventStore(StorageAccount storage, IOptions<IngestOptions> i
                 throw new StorageUnavailableException("Another attempt of this request is writing the same events; retry.", ex);
             }
         }
-        if (found.GetString("Writer") == batch.Nonce)
+        if (found.Writer == batch.Nonce)
         {
             // Our own insert, reported as a conflict because the SDK retried a transaction that had landed.
             e.RecordWritten = true;
             return;
         }
-        if (found.GetBinary("Fingerprint") is { } fingerprint && !fingerprint.AsSpan().SequenceEqual(e.Fingerprint))
+        if (found.Fingerprint is { } fingerprint && !fingerprint.AsSpan().SequenceEqual(e.Fingerprint))
         {
             throw new SeedReusedException(e.Index);
         }
@@ -163,12 +161,7 @@ public sealed class EventStore(StorageAccount storage, IOptions<IngestOptions> i
             {
                 foreach (var chunk in missing.Chunk(MaxTransactionActions))
                 {
-                    await InsertAllAsync(storage.Events, chunk.Select(id => new TableEntity(partition, RecordKeys.Row(id))
-                    {
-                        ["State"] = RecordState.Void,
-                        ["FencedBy"] = nonce,
-                        ["ReceivedAt"] = now,
-                    }).ToList(), ct);
+                    await InsertAllAsync(storage.Events, chunk.Select(id => EventRecord.Void(partition, id, nonce, now).ToEntity()).ToList(), ct);
                     fenced += chunk.Length;
                 }
                 return fenced;
@@ -183,7 +176,7 @@ public sealed class EventStore(StorageAccount storage, IOptions<IngestOptions> i
     /// <summary>Deletes the records a request wrote (a refused request's, or the losers of a claim).</summary>
     public async Task DeleteWrittenByAsync(string partition, string nonce, CancellationToken ct)
     {
-        var filter = TableClient.CreateQueryFilter($"PartitionKey eq {partition} and Writer eq {nonce}");
+        var filter = EventRecord.WrittenBy(partition, nonce);
         var rows = new List<TableEntity>();
         await foreach (var row in storage.Events.QueryAsync<TableEntity>(filter, maxPerPage: 1000, select: ["PartitionKey", "RowKey"], cancellationToken: ct)) rows.Add(row);
         foreach (var row in rows)
@@ -198,15 +191,15 @@ public sealed class EventStore(StorageAccount storage, IOptions<IngestOptions> i
         }
     }
 
-    private async Task<Dictionary<string, TableEntity>> ReadRecordsAsync(string partition, IEnumerable<string> internalIds, CancellationToken ct)
+    private async Task<Dictionary<string, EventRecord>> ReadRecordsAsync(string partition, IEnumerable<string> internalIds, CancellationToken ct)
     {
         var keys = internalIds.Select(RecordKeys.Row).Order(StringComparer.Ordinal).ToList();
         var filter = TableClient.CreateQueryFilter($"PartitionKey eq {partition} and RowKey ge {keys[0]} and RowKey le {keys[^1]}");
         var wanted = keys.ToHashSet(StringComparer.Ordinal);
-        var result = new Dictionary<string, TableEntity>(StringComparer.Ordinal);
-        await foreach (var entity in storage.Events.QueryAsync<TableEntity>(filter, maxPerPage: 1000, select: ["RowKey", "ReceivedAt", "Writer", "State", "FencedBy", "Fingerprint"], cancellationToken: ct))
+        var result = new Dictionary<string, EventRecord>(StringComparer.Ordinal);
+        await foreach (var entity in storage.Events.QueryAsync<TableEntity>(filter, maxPerPage: 1000, select: EventRecord.OwnerColumns, cancellationToken: ct))
         {
-            if (wanted.Contains(entity.RowKey)) result[entity.RowKey] = entity;
+            if (wanted.Contains(entity.RowKey)) result[entity.RowKey] = EventRecord.FromEntity(entity);
         }
         return result;
     }
@@ -243,7 +236,7 @@ public sealed class EventStore(StorageAccount storage, IOptions<IngestOptions> i
         foreach (var chunk in Chunk(adopted, e => e.BlobName is null ? e.Message.Length : 512))
         {
             await storage.Events.SubmitTransactionAsync(chunk.Select(e => new TableTransactionAction(
-                TableTransactionActionType.UpdateReplace, RecordEntity(batch, e), ETag.All)), ct);
+                TableTransactionActionType.UpdateReplace, Record(batch, e).ToEntity(), ETag.All)), ct);
         }
     }
 
@@ -560,21 +553,4 @@ public sealed class EventStore(StorageAccount storage, IOptions<IngestOptions> i
         }
         if (chunk.Count > 0) yield return chunk;
     }
-}
-
-public static class RecordState
-{
-    /// <summary>Recorded; on its queue(s) unless the request died, in which case the repair job sends it.</summary>
-    public const string Pending = "pending";
-    /// <summary>Held until <c>Due</c>; released only by a due marker for exactly that time (Scheduling/Scheduler.cs).</summary>
-    public const string Scheduled = "scheduled";
-    /// <summary>Due, and being sent to its queues by a release that holds it (<c>ReleasingSince</c>) for a lease.</summary>
-    public const string Releasing = "releasing";
-    /// <summary>A scheduled event sent to its queues.</summary>
-    public const string Released = "released";
-    /// <summary>A scheduled event cancelled before it was due.</summary>
-    public const string Cancelled = "cancelled";
-    /// <summary>No event: an id fenced off by the repair job so that a late write of a request it
-    /// took over cannot land. Never shown; a later attempt of the same request may take the id.</summary>
-    public const string Void = "void";
 }
