@@ -6,6 +6,7 @@ using EventIngest.Api;
 using EventIngest.Ingest;
 using EventIngest.Storage;
 using Microsoft.Extensions.Options;
+using EventIngest.Ids;
 
 namespace EventIngest.DevServer.Console;
 

@@ -5,6 +5,7 @@ using Azure.Storage.Blobs.Models;
 using EventIngest.Ingest;
 using EventIngest.Storage;
 using Microsoft.Extensions.Logging;
+using EventIngest.Ids;
 
 namespace EventIngest.Api;
 

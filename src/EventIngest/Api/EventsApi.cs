@@ -2,6 +2,7 @@ using System.Globalization;
 using EventIngest.Ingest;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Primitives;
+using EventIngest.Ids;
 
 namespace EventIngest.Api;
 

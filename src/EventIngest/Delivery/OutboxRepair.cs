@@ -6,6 +6,7 @@ using EventIngest.Scheduling;
 using EventIngest.Telemetry;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
+using EventIngest.Ids;
 
 namespace EventIngest.Delivery;
 

@@ -6,6 +6,7 @@ using EventIngest.Telemetry;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
+using EventIngest.Ids;
 
 namespace EventIngest.Ingest;
 

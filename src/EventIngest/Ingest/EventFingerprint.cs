@@ -2,6 +2,7 @@ using System.Buffers.Binary;
 using System.Runtime.InteropServices;
 using System.Security.Cryptography;
 using System.Text;
+using EventIngest.Ids;
 
 namespace EventIngest.Ingest;
 

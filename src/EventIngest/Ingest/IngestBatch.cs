@@ -1,3 +1,5 @@
+using EventIngest.Ids;
+
 namespace EventIngest.Ingest;
 
 public enum Outcome

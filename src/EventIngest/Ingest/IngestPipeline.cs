@@ -6,6 +6,7 @@ using EventIngest.Storage;
 using EventIngest.Telemetry;
 using Microsoft.Extensions.Options;
 using EventIngest.Delivery;
+using EventIngest.Ids;
 
 namespace EventIngest.Ingest;
 

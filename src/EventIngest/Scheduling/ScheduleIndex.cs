@@ -28,7 +28,7 @@ public static class ScheduleIndex
     public static (string Partition, string Row) ParkedKeyFor(string environment, long due, string internalId) =>
         (ParkedBucketPrefix(ParkedBucketOf(internalId)) + Day(due), $"{Due(due)}|{environment}|{internalId}");
 
-    public static int ParkedBucketOf(string internalId) => (int)(Ingest.QueueShards.Hash(internalId) % ParkedBuckets);
+    public static int ParkedBucketOf(string internalId) => (int)(QueueShards.Hash(internalId) % ParkedBuckets);
 
     /// <summary><c>~parked|{bucket in hex}|</c>: what every parked partition of the bucket starts with. Parked rows of
     /// earlier versions, <c>~parked|{day}</c>, sort elsewhere (a day's digits are followed by a digit, not '|').</summary>

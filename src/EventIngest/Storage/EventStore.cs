@@ -6,6 +6,7 @@ using Azure.Data.Tables;
 using EventIngest.Ingest;
 using Microsoft.Extensions.Options;
 using EventIngest.Delivery;
+using EventIngest.Ids;
 
 namespace EventIngest.Storage;
 

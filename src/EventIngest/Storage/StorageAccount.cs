@@ -66,7 +66,7 @@ public sealed class StorageAccount
                         ? new QueueServiceClient(settings.ConnectionString, queueOptions)
                         : new QueueServiceClient(settings.QueueServiceUri, options.CreateCredential(), queueOptions);
                 }
-                foreach (var name in Ingest.QueueShards.Names(queue, shards)) _queueAccounts[name] = client;
+                foreach (var name in QueueShards.Names(queue, shards)) _queueAccounts[name] = client;
             }
         }
 

@@ -14,6 +14,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using static EventIngest.Tests.Infrastructure.KeyHashes;
 using EventIngest.Encryption.KeyProviders;
+using EventIngest.Ids;
 
 namespace EventIngest.Tests.Reliability;
 

@@ -7,6 +7,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
 using Microsoft.Extensions.Logging.Abstractions;
 using EventIngest.Delivery;
+using EventIngest.Ids;
 
 namespace EventIngest.Tests.Storage;
 

@@ -2,7 +2,7 @@ using System.Buffers.Binary;
 using System.Globalization;
 using System.Security.Cryptography;
 
-namespace EventIngest.Ingest;
+namespace EventIngest.Ids;
 
 /// <summary>
 /// The <c>x-inngest-event-id-seed</c> header: <c>millis,base64(10 bytes)</c>. The event at

@@ -1,7 +1,7 @@
 using System.Buffers.Binary;
 using System.Security.Cryptography;
 
-namespace EventIngest.Ingest;
+namespace EventIngest.Ids;
 
 /// <summary>ULIDs as strings: 48-bit millisecond timestamp + 80 bits of entropy, 26 characters of
 /// Crockford base32 (the first character carries only 3 bits, so it is at most '7').</summary>

@@ -1,4 +1,4 @@
-namespace EventIngest.Ingest;
+namespace EventIngest.Storage;
 
 /// <summary>
 /// Where an event goes among the shards of a queue. A queue of N shards is the N queues
