@@ -55,6 +55,7 @@ public static class ServiceCollectionExtensions
         services.AddSingleton<Outbox>();
         services.AddHostedService(provider => provider.GetRequiredService<Outbox>());
         services.AddSingleton<EventStore>();
+        services.AddSingleton<LargeEnvelopes>();
         services.AddSingleton<EventQueue>();
         services.AddSingleton<QueueRouter>();
         services.AddSingleton<EventKeys>();

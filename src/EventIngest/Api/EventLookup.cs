@@ -40,7 +40,7 @@ public readonly record struct StoredUser(JsonElement? Json)
 /// Reads event records and their envelopes. A record is found by its internal id with one point
 /// read: both keys derive from the id and the environment (<see cref="RecordKeys"/>).
 /// </summary>
-public sealed class EventLookup(StorageAccount storage, Outbox outbox, UserDataProtector protector, TimeProvider time)
+public sealed class EventLookup(StorageAccount storage, LargeEnvelopes large, Outbox outbox, UserDataProtector protector, TimeProvider time)
 {
     public async Task<EventRecord?> FindAsync(string environment, string internalId, CancellationToken ct)
     {
@@ -50,21 +50,11 @@ public sealed class EventLookup(StorageAccount storage, Outbox outbox, UserDataP
         return found.HasValue && EventRecord.FromEntity(found.Value!) is { State: not RecordState.Void } record ? record : null;
     }
 
-    /// <summary>The queue envelope exactly as ingest stored it: inline, or the claim-checked blob.</summary>
-    public async Task<byte[]> ReadEnvelopeAsync(EventRecord record, CancellationToken ct)
-    {
-        if (record.Message is { } inline) return inline;
-        var blob = record.Blob
-            ?? throw new InvalidDataException($"Record {record.RowKey} holds neither Message nor Blob.");
-        var content = await storage.LargeEvents.GetBlobClient(blob).DownloadContentAsync(ct);
-        return content.Value.Content.ToArray();
-    }
-
     /// <param name="writers">Shared by the views of one page: whether each writing request is still in flight.</param>
     public async Task<EventView> ViewAsync(string environment, EventRecord record, CancellationToken ct, ConcurrentDictionary<string, Task<bool>>? writers = null)
     {
         var internalId = record.InternalId;
-        using var envelope = JsonDocument.Parse(await ReadEnvelopeAsync(record, ct));
+        using var envelope = JsonDocument.Parse(await large.ReadAsync(record, ct));
         var root = envelope.RootElement;
         var user = await ReadUserAsync(environment, internalId, root.GetProperty("user"), ct);
         var state = EventStates.Of(record.State, record.Due, time.GetUtcNow().ToUnixTimeMilliseconds());

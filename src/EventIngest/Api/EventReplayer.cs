@@ -1,7 +1,6 @@
 using System.Buffers;
 using System.Runtime.InteropServices;
 using System.Text.Json;
-using Azure.Storage.Blobs.Models;
 using EventIngest.Ingest;
 using EventIngest.Storage;
 using Microsoft.Extensions.Logging;
@@ -28,7 +27,7 @@ public sealed record ReplayView(string InternalId, string DeliveryId, IReadOnlyL
 /// original delivery (which has neither), and each replay is logged (<see cref="ReplayLog"/>). Routing is the one recorded at ingest. An envelope the
 /// marker pushes over the inline limit goes to a blob of its own and travels as a claim check.
 /// </summary>
-public sealed class EventReplayer(StorageAccount storage, EventLookup reader, EventQueue queue, ReplayLog log, TimeProvider time, ILogger<EventReplayer> logger)
+public sealed class EventReplayer(LargeEnvelopes large, EventLookup reader, EventQueue queue, ReplayLog log, TimeProvider time, ILogger<EventReplayer> logger)
 {
     public async Task<ReplayOutcome> ReplayAsync(string environment, string internalId, CancellationToken ct)
     {
@@ -41,15 +40,9 @@ public sealed class EventReplayer(StorageAccount storage, EventLookup reader, Ev
         if (refusal is not null) return new ReplayOutcome(ReplayStatus.Refused, Reason: refusal);
 
         var deliveryId = Ulid.NewUlid(now);
-        var envelope = MarkAsReplay(await reader.ReadEnvelopeAsync(record, ct), deliveryId);
-        var message = envelope;
-        if (envelope.Length > EventMessage.InlineLimit)
-        {
-            var blobName = BlobNameFor(environment, internalId, deliveryId);
-            await storage.LargeEvents.GetBlobClient(blobName).UploadAsync(BinaryData.FromBytes(envelope), new BlobUploadOptions(), ct);
-            var claimCheck = EventMessage.BuildClaimCheck(internalId, environment, record.Name, storage.LargeEvents.Name, blobName, envelope.Length);
-            message = MarkAsReplay(claimCheck, deliveryId);
-        }
+        var envelope = MarkAsReplay(await large.ReadAsync(record, ct), deliveryId);
+        var message = await large.MessageForNewAsync(environment, internalId, record.Name, envelope, ReplayAttempt(deliveryId), ct);
+        if (!ReferenceEquals(message, envelope)) message = MarkAsReplay(message, deliveryId); // the claim check carries the marker too
 
         var queues = record.Queues;
         await queue.SendAsync(queues.Select(q => (q, message)), ct);
@@ -69,7 +62,9 @@ public sealed class EventReplayer(StorageAccount storage, EventLookup reader, Ev
 
     /// <summary>Blob of a replayed envelope: beside the original's, one per delivery, so the original stays as ingested.</summary>
     public static string BlobNameFor(string environment, string internalId, string deliveryId) =>
-        $"{environment}/{internalId}.replay-{deliveryId}.json";
+        LargeEnvelopes.BlobNameFor(environment, internalId, ReplayAttempt(deliveryId));
+
+    private static string ReplayAttempt(string deliveryId) => "replay-" + deliveryId;
 
     /// <summary>The envelope (or claim-check message) with the replay marker and delivery id added last.</summary>
     public static byte[] MarkAsReplay(ReadOnlySpan<byte> message, string deliveryId)

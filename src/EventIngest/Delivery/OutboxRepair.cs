@@ -151,8 +151,7 @@ public sealed class OutboxRepair(StorageAccount storage, EventStore store, Event
         switch (record.State)
         {
             case RecordState.Pending:
-                var body = queue.MessageFor(environment, internalId, record.Name, record.Message, record.Blob, record.Message?.Length ?? 0);
-                await queue.SendAsync(record.Queues.Select(q => (q, body)), ct);
+                await queue.SendRecordAsync(environment, record, ct);
                 return true;
             case RecordState.Scheduled:
                 await scheduler.EnsurePlacedAsync(environment, record, ct);

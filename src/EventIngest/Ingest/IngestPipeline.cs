@@ -24,6 +24,7 @@ public sealed class IngestPipeline(
     Outbox outbox,
     EventStore store,
     EventQueue queue,
+    LargeEnvelopes large,
     Scheduler scheduler,
     UserDataProtector protector,
     QueueRouter router,
@@ -64,7 +65,9 @@ public sealed class IngestPipeline(
                 await outbox.OpenAsync(batch, ct);
                 try
                 {
-                    await queue.StoreLargeAsync(environment, batch.Nonce, batch.Events.Where(e => !e.IsDuplicate), ct);
+                    var stored = batch.Events.Where(e => !e.IsDuplicate).ToList();
+                    var blobs = await large.StoreAsync(environment, batch.Nonce, [.. stored.Select(e => (e.InternalId, e.Message))], ct);
+                    for (var i = 0; i < stored.Count; i++) stored[i].BlobName = blobs[i];
                     await store.WriteRecordsAsync(batch, ct);
                 }
                 catch (SeedReusedException)
@@ -99,8 +102,9 @@ public sealed class IngestPipeline(
         await scheduler.PlaceAsync(batch.Environment, [.. batch.Events.Where(e => !e.IsDuplicate && e.Due is not null).Select(e => ToScheduled(batch, e))], ct);
         foreach (var e in batch.Events.Where(e => e.Due is not null)) progress.Sent(e.Index);
 
-        await queue.SendAsync(batch.Environment, batch.Events.Where(e => !e.IsDuplicate && e.Due is null), router.IsPacked,
-            e => progress.Sent(e.Index, through => outbox.NoteProgressAsync(batch, through, ct)), ct);
+        var toSend = batch.Events.Where(e => !e.IsDuplicate && e.Due is null).ToList();
+        await queue.SendAsync(batch.Environment, [.. toSend.Select(e => EventStore.Record(batch, e))], router.IsPacked,
+            i => progress.Sent(toSend[i].Index, through => outbox.NoteProgressAsync(batch, through, ct)), ct);
         await progress.LastNote;
     }
 

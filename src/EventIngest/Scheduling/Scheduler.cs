@@ -38,7 +38,7 @@ public enum ScheduleChange
 /// conditional update, which leaves every older marker stale. Index rows in the schedule table
 /// only list pending events (<c>GET /v1/scheduled</c>).
 /// </summary>
-public sealed class Scheduler(StorageAccount storage, EventQueue queue, Telemetry.IngestMetrics metrics, IOptions<SchedulingOptions> options, IOptions<RepairOptions> repairOptions, TimeProvider time, ILogger<Scheduler> logger)
+public sealed class Scheduler(StorageAccount storage, EventQueue queue, LargeEnvelopes large, Telemetry.IngestMetrics metrics, IOptions<SchedulingOptions> options, IOptions<RepairOptions> repairOptions, TimeProvider time, ILogger<Scheduler> logger)
 {
     private const int ReceiveBatch = 32;
 
@@ -333,9 +333,7 @@ public sealed class Scheduler(StorageAccount storage, EventQueue queue, Telemetr
                     continue; // cancelled, rescheduled or taken meanwhile (or our own take, retried): look again
                 }
             }
-            var envelope = record.Message;
-            var body = queue.MessageFor(m.Environment, m.InternalId, record.Name, envelope, record.Blob, envelope?.Length ?? 0);
-            await queue.SendAsync(Queues(record).Select(q => (q, body)), ct);
+            await queue.SendRecordAsync(m.Environment, record, ct);
             metrics.Released(m.Environment, TimeSpan.FromMilliseconds(Now - m.Due));
             try
             {
@@ -410,14 +408,10 @@ public sealed class Scheduler(StorageAccount storage, EventQueue queue, Telemetr
         if (verdict != ScheduleChange.Done) return verdict;
         var oldDue = record!.Due!.Value;
 
-        var envelope = await EnvelopeAsync(record, ct);
+        var envelope = await large.ReadAsync(record, ct);
         var updated = EventMessage.WithTs(envelope, newTs);
         var blob = record.Blob;
-        if (blob is not null)
-        {
-            blob = EventQueue.BlobNameFor(environment, internalId, ScheduleIndex.Due(newTs));
-            await storage.LargeEvents.GetBlobClient(blob).UploadAsync(BinaryData.FromBytes(updated), overwrite: true, ct);
-        }
+        if (blob is not null) blob = await large.StoreAsync(environment, internalId, ScheduleIndex.Due(newTs), updated, ct);
         var item = new ScheduledItem(internalId, record.Name, record.Id, newTs, record.PartitionKey);
         await PlaceAsync(environment, [item], ct);
 
@@ -537,11 +531,6 @@ public sealed class Scheduler(StorageAccount storage, EventQueue queue, Telemetr
         var (pk, rk) = ScheduleIndex.KeyFor(environment, due, internalId);
         return DeleteQuietlyAsync(new TableEntity(pk, rk), ct);
     }
-
-    private async Task<byte[]> EnvelopeAsync(EventRecord record, CancellationToken ct) =>
-        record.Message ?? (await storage.LargeEvents.GetBlobClient(record.Blob).DownloadContentAsync(ct)).Value.Content.ToArray();
-
-    private static IReadOnlyList<string> Queues(EventRecord record) => record.Queues;
 
     private static async Task<EventRecord?> GetAsync(TableClient table, string pk, string rk, CancellationToken ct)
     {

@@ -55,7 +55,8 @@ public sealed class EventRecord
     /// <summary>Set for a scheduled event: when it becomes deliverable.</summary>
     public long? Due { get; init; }
     public IReadOnlyList<string> Queues { get; init; } = [];
-    /// <summary>The queue envelope inline, or null when it is in the blob <see cref="Blob"/>.</summary>
+    /// <summary>The queue envelope. Stored in the table only when <see cref="Blob"/> is null; a record read back
+    /// whose envelope is in a blob has none here (<see cref="LargeEnvelopes.ReadAsync"/> reads it).</summary>
     public byte[]? Message { get; init; }
     public string? Blob { get; init; }
     /// <summary>The nonce of the request attempt that wrote the record.</summary>

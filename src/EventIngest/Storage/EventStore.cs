@@ -46,7 +46,7 @@ public sealed class EventStore(StorageAccount storage, IOptions<IngestOptions> i
         State = e.Due is null ? RecordState.Pending : RecordState.Scheduled,
         Due = e.Due,
         Queues = e.Queues,
-        Message = e.BlobName is null ? e.Message : null,
+        Message = e.Message,
         Blob = e.BlobName,
         Writer = batch.Nonce,
         Outbox = batch.OutboxPartition,
