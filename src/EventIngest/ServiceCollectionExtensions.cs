@@ -49,12 +49,14 @@ public static class ServiceCollectionExtensions
         services.TryAddSingleton<IngestMetrics>();
         services.AddSingleton<DepthProbe>();
         services.AddSingleton<StorageRequestCounter>();
-        services.AddSingleton<StorageAccount>();
+        services.AddSingleton(provider => new StorageAccount(provider.GetRequiredService<IOptions<StorageOptions>>(),
+            provider.GetRequiredService<StorageRequestCounter>(), provider.GetRequiredService<IOptions<RoutingOptions>>().Value.Placements()));
         services.AddSingleton(provider => provider.GetRequiredService<StorageAccount>().Tables);
         services.AddEventIngestEncryption(isProductionHost);
         services.AddSingleton<Outbox>();
         services.AddHostedService(provider => provider.GetRequiredService<Outbox>());
-        services.AddSingleton<EventStore>();
+        services.AddSingleton(provider => new EventStore(provider.GetRequiredService<StorageAccount>(),
+            provider.GetRequiredService<IOptions<IngestOptions>>().Value.IdempotencyWindow, provider.GetRequiredService<TimeProvider>()));
         services.AddSingleton<LargeEnvelopes>();
         services.AddSingleton<EventQueue>();
         services.AddSingleton<QueueRouter>();

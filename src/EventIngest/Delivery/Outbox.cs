@@ -1,7 +1,6 @@
 using System.Globalization;
 using Azure;
 using Azure.Data.Tables;
-using EventIngest.Ingest;
 using EventIngest.Storage;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -23,7 +22,7 @@ namespace EventIngest.Delivery;
 /// A crash before the removal makes the repair job send the request's events again: at least
 /// once, never lost. The waits are short so that few rows wait at any moment: a kill re-sends
 /// only the requests of the last <see cref="RideAfter"/> or so, and a request of more than
-/// <see cref="IngestPipeline.ProgressEvery"/> events has its row deleted at once.
+/// <see cref="ProgressEvery"/> events has its row deleted at once.
 /// </para>
 /// </summary>
 public sealed class Outbox(StorageAccount storage, TimeProvider time, ILogger<Outbox> logger) : BackgroundService
@@ -31,6 +30,11 @@ public sealed class Outbox(StorageAccount storage, TimeProvider time, ILogger<Ou
     /// <summary>Shards of each minute, one per instance: with the shard first in the partition key, the
     /// instances' rows append at 16 separate places of the key space instead of one hot range.</summary>
     public const int Shards = 16;
+
+    /// <summary>Events sent between two notes of progress on the row: a request killed while
+    /// sending is re-sent by the repair from its last note, so about this many events, plus the
+    /// sends in flight, twice.</summary>
+    public const int ProgressEvery = 64;
     private const int MaxTransactionActions = 100;
 
     /// <summary>How many finished rows make the next row opened carry their deletes.</summary>
@@ -65,8 +69,7 @@ public sealed class Outbox(StorageAccount storage, TimeProvider time, ILogger<Ou
     /// earlier versions (<c>yyyyMMddHHmm-{n}</c>), so the repair tells the two apart by range.</summary>
     public static string ShardPrefix(int shard) => ((char)('a' + shard)).ToString();
 
-    public static string MinuteOf(long millis) =>
-        DateTimeOffset.FromUnixTimeMilliseconds(millis).UtcDateTime.ToString("yyyyMMddHHmm", CultureInfo.InvariantCulture);
+    public static string MinuteOf(long millis) => MinuteKeys.Of(millis);
 
     /// <summary>Rows of finished requests waiting to be deleted.</summary>
     public int Waiting
@@ -78,14 +81,14 @@ public sealed class Outbox(StorageAccount storage, TimeProvider time, ILogger<Ou
     }
 
     /// <summary>Writes the request's row, with the deletes of finished rows of the same partition when they are due.</summary>
-    public async Task OpenAsync(IngestBatch batch, CancellationToken ct)
+    public async Task OpenAsync(RequestAttempt batch, CancellationToken ct)
     {
         var partition = PartitionOf(batch);
         var row = new TableEntity(partition, batch.Nonce)
         {
             ["Env"] = batch.Environment,
             ["RecordPartition"] = batch.RecordPartition,
-            ["Count"] = batch.Events.Count,
+            ["Count"] = batch.EventCount,
             ["Seed"] = batch.Seed.ToString(),
             ["Created"] = batch.ReceivedAt,
         };
@@ -103,7 +106,7 @@ public sealed class Outbox(StorageAccount storage, TimeProvider time, ILogger<Ou
 
     /// <summary>Events before <paramref name="sentThrough"/> (in request order) are on their queues:
     /// a repair of this request starts after them. A row already gone (repaired) is left alone.</summary>
-    public async Task NoteProgressAsync(IngestBatch batch, int sentThrough, CancellationToken ct)
+    public async Task NoteProgressAsync(RequestAttempt batch, int sentThrough, CancellationToken ct)
     {
         try
         {
@@ -115,18 +118,18 @@ public sealed class Outbox(StorageAccount storage, TimeProvider time, ILogger<Ou
     }
 
     /// <summary>The request was refused after writing: the repair job deletes what it wrote instead of sending it.</summary>
-    public Task MarkAbandonedAsync(IngestBatch batch, CancellationToken ct) =>
+    public Task MarkAbandonedAsync(RequestAttempt batch, CancellationToken ct) =>
         storage.Outbox.UpdateEntityAsync(new TableEntity(PartitionOf(batch), batch.Nonce) { ["Abandoned"] = true }, ETag.All, TableUpdateMode.Merge, ct);
 
     /// <summary>Deletes the request's row at once (a refused request that has taken back what it wrote).</summary>
-    public Task DeleteAsync(IngestBatch batch, CancellationToken ct) => DeleteOneAsync(PartitionOf(batch), batch.Nonce, ct);
+    public Task DeleteAsync(RequestAttempt batch, CancellationToken ct) => DeleteOneAsync(PartitionOf(batch), batch.Nonce, ct);
 
     /// <summary>The request is complete: its row is deleted later, off the request's path. A row
     /// left by a crash makes the repair send the request again from its last progress note, so a
-    /// request of more than <see cref="IngestPipeline.ProgressEvery"/> events, for which that could
+    /// request of more than <see cref="ProgressEvery"/> events, for which that could
     /// be a whole round of sends, has its row deleted at once, in the background (one request among
     /// its many).</summary>
-    public void Finish(IngestBatch batch)
+    public void Finish(RequestAttempt batch)
     {
         var partition = PartitionOf(batch);
         lock (_gate)
@@ -134,7 +137,7 @@ public sealed class Outbox(StorageAccount storage, TimeProvider time, ILogger<Ou
             if (!_finished.TryGetValue(partition, out var rows)) _finished[partition] = rows = [];
             rows.Add(new Finished(batch.Nonce, Millis));
         }
-        if (batch.Events.Count > IngestPipeline.ProgressEvery) _ = DeleteNowAsync(partition, batch.Nonce);
+        if (batch.EventCount > ProgressEvery) _ = DeleteNowAsync(partition, batch.Nonce);
     }
 
     private async Task DeleteNowAsync(string partition, string row)
@@ -193,7 +196,7 @@ public sealed class Outbox(StorageAccount storage, TimeProvider time, ILogger<Ou
         }
     }
 
-    private static string PartitionOf(IngestBatch batch) => batch.OutboxPartition;
+    private static string PartitionOf(RequestAttempt batch) => batch.OutboxPartition;
 
     /// <summary>The partition this instance writes a row received at <paramref name="receivedAt"/> to.</summary>
     public string PartitionFor(long receivedAt) => PartitionFor(receivedAt, _shard);

@@ -1,6 +1,5 @@
 using Azure;
 using Azure.Data.Tables;
-using EventIngest.Ingest;
 using EventIngest.Storage;
 using EventIngest.Scheduling;
 using EventIngest.Telemetry;

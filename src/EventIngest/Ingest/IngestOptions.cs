@@ -71,6 +71,10 @@ public sealed class RoutingOptions : IValidatableObject
 
     public List<Route> Routes { get; set; } = [];
 
+    /// <summary>Where each routed queue lives, for <see cref="StorageAccount"/>.</summary>
+    public IEnumerable<QueuePlacement> Placements() =>
+        Routes.Select(r => new QueuePlacement(r.Queue, r.Shards, r.Account)).Append(new QueuePlacement(DefaultQueue, DefaultShards, DefaultAccount));
+
     public IEnumerable<ValidationResult> Validate(ValidationContext validationContext) =>
         Check(this).Select(error => new ValidationResult(error));
 

@@ -1,7 +1,6 @@
 using System.Buffers;
 using System.Runtime.InteropServices;
 using System.Text.Json;
-using EventIngest.Ingest;
 
 namespace EventIngest.Storage;
 
@@ -20,9 +19,12 @@ public static class EventMessage
     [ThreadStatic] private static ArrayBufferWriter<byte>? t_buffer;
     [ThreadStatic] private static Utf8JsonWriter? t_writer;
 
+    /// <param name="data">The data object, or null for <c>{}</c>.</param>
+    /// <param name="dropInngestKey">The data has a top-level <c>_inngest</c> key, which the envelope leaves out.</param>
     /// <param name="sealedUser">The event's <c>user</c> object, sealed (see docs/encryption.md); never the plain object.</param>
     /// <param name="traceParent">The W3C trace context of the request, for the consumer's span; left out when null.</param>
-    public static byte[] Build(string internalId, string environment, ParsedEvent e, string sealedUser, long receivedAt, string? traceParent = null)
+    public static byte[] Build(string internalId, string environment, string name, string? id, JsonElement? data, bool dropInngestKey,
+        long ts, string? v, string sealedUser, long receivedAt, string? traceParent = null)
     {
         var buffer = t_buffer ??= new ArrayBufferWriter<byte>(4096);
         buffer.ResetWrittenCount();
@@ -33,13 +35,13 @@ public static class EventMessage
         w.WriteNumber("format"u8, Format);
         w.WriteString("internal_id"u8, internalId);
         w.WriteString("env"u8, environment);
-        w.WriteString("name"u8, e.Name);
-        if (e.Id is null) w.WriteNull("id"u8); else w.WriteString("id"u8, e.Id);
+        w.WriteString("name"u8, name);
+        if (id is null) w.WriteNull("id"u8); else w.WriteString("id"u8, id);
         w.WritePropertyName("data"u8);
-        WriteData(w, e);
+        WriteData(w, data, dropInngestKey);
         w.WriteString("user"u8, sealedUser);
-        w.WriteNumber("ts"u8, e.Ts);
-        if (e.V is null) w.WriteNull("v"u8); else w.WriteString("v"u8, e.V);
+        w.WriteNumber("ts"u8, ts);
+        if (v is null) w.WriteNull("v"u8); else w.WriteString("v"u8, v);
         w.WriteNumber("received_at"u8, receivedAt);
         if (traceParent is not null) w.WriteString("traceparent"u8, traceParent);
         w.WriteEndObject();
@@ -112,14 +114,14 @@ public static class EventMessage
         return buffer.WrittenSpan.ToArray();
     }
 
-    private static void WriteData(Utf8JsonWriter w, ParsedEvent e)
+    private static void WriteData(Utf8JsonWriter w, JsonElement? value, bool dropInngestKey)
     {
-        if (e.Data is not { } data)
+        if (value is not { } data)
         {
             w.WriteRawValue("{}"u8, skipInputValidation: true);
             return;
         }
-        if (!e.DataHasInngestKey)
+        if (!dropInngestKey)
         {
             w.WriteRawValue(JsonMarshal.GetRawUtf8Value(data), skipInputValidation: true);
             return;

@@ -5,7 +5,6 @@ using Azure.Storage.Blobs;
 using Azure.Storage.Queues;
 using EventIngest.Telemetry;
 using Microsoft.Extensions.Options;
-using EventIngest.Ingest;
 
 namespace EventIngest.Storage;
 
@@ -17,16 +16,16 @@ namespace EventIngest.Storage;
 public sealed class StorageAccount
 {
     private readonly QueueServiceClient _queues;
-    // Queues (every shard) that live in another account than the service's own: Route.Account.
+    // Queues (every shard) that live in another account than the service's own: QueuePlacement.Account.
     private readonly Dictionary<string, QueueServiceClient> _queueAccounts = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, QueueClient> _queueClients = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, bool> _createdQueues = new(StringComparer.Ordinal);
     private readonly Lock _readyLock = new();
     private Task? _ready;
 
-    /// <param name="routing">Which queues live in another account (<see cref="Route.Account"/>); null or no such
-    /// route: every queue is in the service's own account.</param>
-    public StorageAccount(IOptions<StorageOptions> storage, StorageRequestCounter counter, IOptions<RoutingOptions>? routing = null)
+    /// <param name="placements">Which queues live in another account (a route's <c>Account</c>); none: every queue
+    /// is in the service's own account.</param>
+    public StorageAccount(IOptions<StorageOptions> storage, StorageRequestCounter counter, IEnumerable<QueuePlacement>? placements = null)
     {
         var options = storage.Value;
         Options = options;
@@ -54,10 +53,10 @@ public sealed class StorageAccount
             blobs = new BlobServiceClient(options.BlobServiceUri, credential, blobOptions);
         }
 
-        if (routing?.Value is { } r && options.QueueAccounts.Count > 0)
+        if (placements is not null && options.QueueAccounts.Count > 0)
         {
             var accounts = new Dictionary<string, QueueServiceClient>(StringComparer.Ordinal);
-            foreach (var (queue, shards, account) in r.Routes.Select(x => (x.Queue, x.Shards, x.Account)).Append((r.DefaultQueue, r.DefaultShards, r.DefaultAccount)))
+            foreach (var (queue, shards, account) in placements)
             {
                 if (string.IsNullOrEmpty(account) || !options.QueueAccounts.TryGetValue(account, out var settings)) continue;
                 if (!accounts.TryGetValue(account, out var client))
@@ -92,7 +91,7 @@ public sealed class StorageAccount
     /// <summary>The internal queue of due-time markers for scheduled events (see Scheduling/Scheduler.cs); never a consumer's.</summary>
     public string DueQueueName => Options.Prefix + "due";
 
-    /// <summary>A queue, in the account its route places it in (the service's own unless <see cref="Route.Account"/> says otherwise).</summary>
+    /// <summary>A queue, in the account its route places it in (the service's own unless a <see cref="QueuePlacement"/> says otherwise).</summary>
     public QueueClient Queue(string name) =>
         _queueClients.GetOrAdd(name, n => (_queueAccounts.Count > 0 && _queueAccounts.TryGetValue(n, out var account) ? account : _queues).GetQueueClient(n));
 
@@ -141,3 +140,7 @@ public sealed class StorageAccount
         return clientOptions;
     }
 }
+
+/// <summary>Where a queue and its shards live: <see cref="Account"/> names an entry of
+/// <see cref="StorageOptions.QueueAccounts"/>, or is null for the service's own account.</summary>
+public readonly record struct QueuePlacement(string Queue, int Shards, string? Account);

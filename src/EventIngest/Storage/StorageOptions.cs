@@ -30,7 +30,7 @@ public sealed class StorageOptions
     [Range(typeof(TimeSpan), "00:00:01", "00:05:00")]
     public TimeSpan OperationTimeout { get; set; } = TimeSpan.FromSeconds(10);
 
-    /// <summary>Further storage accounts for the queues of routes that name them (<see cref="Route.Account"/>), by
+    /// <summary>Further storage accounts for the queues of routes that name them (a route's <c>Account</c>), by
     /// name: a high-volume route's sends then count against that account's request target, not the one holding
     /// the records and claims (docs/scale.md).</summary>
     public Dictionary<string, QueueAccountOptions> QueueAccounts { get; set; } = new(StringComparer.Ordinal);

@@ -5,8 +5,9 @@ using EventIngest.Scheduling;
 using EventIngest.Storage;
 using Microsoft.Extensions.Options;
 using EventIngest.Delivery;
+using EventIngest.Telemetry;
 
-namespace EventIngest.Telemetry;
+namespace EventIngest;
 
 /// <summary>
 /// Measures what waits in storage — messages on each consumer queue and its poison queue, scheduled
