@@ -9,6 +9,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
 using EventIngest.Delivery;
+using EventIngest.Auth;
 
 namespace EventIngest;
 

@@ -3,6 +3,7 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using EventIngest.Ingest;
+using EventIngest.Http;
 
 namespace EventIngest.Api;
 

@@ -7,6 +7,7 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using EventIngest.Ids;
+using EventIngest.Http;
 
 namespace EventIngest.Ingest;
 

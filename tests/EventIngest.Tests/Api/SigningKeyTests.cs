@@ -6,6 +6,7 @@ using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
 using static EventIngest.Tests.Infrastructure.KeyHashes;
 using EventIngest.Ingest;
+using EventIngest.Auth;
 
 namespace EventIngest.Tests.Api;
 

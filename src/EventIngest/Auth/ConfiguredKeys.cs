@@ -2,7 +2,7 @@ using System.Security.Cryptography;
 using System.Text;
 using System.Text.RegularExpressions;
 
-namespace EventIngest;
+namespace EventIngest.Auth;
 
 /// <summary>
 /// Keys configured by their SHA-256 hashes (event keys, signing keys): the raw key never sits in

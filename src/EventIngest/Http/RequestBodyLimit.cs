@@ -1,7 +1,7 @@
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;
 
-namespace EventIngest;
+namespace EventIngest.Http;
 
 /// <summary>
 /// Request bodies are limited by the service's own settings, the same on both hosts: the server's
