@@ -1,3 +1,5 @@
+using EventIngest.Storage;
+
 namespace EventIngest.Encryption;
 
 /// <summary>
@@ -5,7 +7,7 @@ namespace EventIngest.Encryption;
 /// throttled, failing or too slow. Transient by nature; the event route answers 503 with
 /// <c>Retry-After</c> and stores nothing.
 /// </summary>
-public sealed class KeyManagementUnavailableException : Exception
+public sealed class KeyManagementUnavailableException : UnavailableException
 {
     public KeyManagementUnavailableException(string message, TimeSpan? retryAfter = null, Exception? innerException = null)
         : base(message, innerException)
