@@ -1,6 +1,5 @@
 using Azure.Data.Tables;
 using Azure.Storage.Blobs.Specialized;
-using EventIngest;
 using EventIngest.Consumer;
 using EventIngest.Encryption;
 using EventIngest.Storage;

@@ -31,7 +31,8 @@ public sealed class DependencyTests
         ["Api"] = ["Ingest", "Delivery", "Scheduling", "Storage", "Encryption", "Auth", "Http", "Ids", "Telemetry"],
     };
 
-    private static readonly Assembly Service = typeof(EventStore).Assembly;
+    /// <summary>The service and the assembly it shares with the consumer kit (storage account, message format, <c>user</c>).</summary>
+    private static readonly Assembly[] Service = [typeof(EventStore).Assembly, typeof(StorageAccount).Assembly];
 
     [Fact]
     public void NoFolderUsesATypeOfAFolderItMayNotUse()
@@ -48,9 +49,8 @@ public sealed class DependencyTests
     [Fact]
     public void NoFolderImportsTheNamespaceOfAFolderItMayNotUse()
     {
-        var root = SourceRoot();
         var violations = new List<string>();
-        foreach (var file in Directory.EnumerateFiles(root, "*.cs", SearchOption.AllDirectories))
+        foreach (var (root, file) in SourceRoots().SelectMany(root => Directory.EnumerateFiles(root, "*.cs", SearchOption.AllDirectories).Select(file => (root, file))))
         {
             var relative = Path.GetRelativePath(root, file).Replace('\\', '/');
             if (relative.StartsWith("obj/", StringComparison.Ordinal) || relative.StartsWith("bin/", StringComparison.Ordinal)) continue;
@@ -66,7 +66,7 @@ public sealed class DependencyTests
     [Fact]
     public void EveryFolderOfTheServiceHasItsPlaceInTheMap()
     {
-        var folders = Service.GetTypes().Select(t => FolderOf(t)).OfType<string>().Where(f => f.Length > 0).Distinct();
+        var folders = Service.SelectMany(a => a.GetTypes()).Select(t => FolderOf(t)).OfType<string>().Where(f => f.Length > 0).Distinct();
         Assert.All(folders, f => Assert.True(MayUse.ContainsKey(f), $"{f} is not in the map: say what it may use"));
     }
 
@@ -91,7 +91,7 @@ public sealed class DependencyTests
     private static string? FolderOf(Type type)
     {
         while (type.IsNested) type = type.DeclaringType!;
-        if (type.Assembly != Service || type.Namespace is not { } ns) return null;
+        if (!Service.Contains(type.Assembly) || type.Namespace is not { } ns) return null;
         if (ns == "EventIngest") return "";
         if (!ns.StartsWith("EventIngest.", StringComparison.Ordinal)) return null;
         var rest = ns["EventIngest.".Length..];
@@ -100,7 +100,7 @@ public sealed class DependencyTests
 
     private static IEnumerable<(string From, string FromType, string To, string ToType)> TypeDependencies()
     {
-        foreach (var type in Service.GetTypes())
+        foreach (var type in Service.SelectMany(a => a.GetTypes()))
         {
             if (FolderOf(type) is not { } from) continue;
             var outer = type;
@@ -205,10 +205,10 @@ public sealed class DependencyTests
         }
     }
 
-    private static string SourceRoot()
+    private static string[] SourceRoots()
     {
         var root = new DirectoryInfo(AppContext.BaseDirectory);
         while (!File.Exists(Path.Combine(root.FullName, "EventIngest.sln"))) root = root.Parent!;
-        return Path.Combine(root.FullName, "src", "EventIngest");
+        return [Path.Combine(root.FullName, "src", "EventIngest"), Path.Combine(root.FullName, "src", "EventIngest.Shared")];
     }
 }

@@ -1,6 +1,5 @@
 using Azure;
 using Azure.Data.Tables;
-using EventIngest.Ids;
 
 namespace EventIngest.Storage;
 
@@ -26,12 +25,4 @@ public static class StorageErrors
         AggregateException a => a.InnerExceptions.All(IsTransient),
         _ => ex.InnerException is { } inner && IsTransient(inner),
     };
-}
-
-/// <summary>A request's seed gives an id that already names a different event: refused with 409, nothing kept.</summary>
-public sealed class SeedReusedException(int index) : Exception($"event {index}: {Reason}")
-{
-    public const string Reason = "the " + IdSeed.HeaderName + " header was already used for different events; send new events with a new seed";
-
-    public int Index { get; } = index;
 }
