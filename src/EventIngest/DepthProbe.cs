@@ -45,7 +45,7 @@ public sealed class DepthProbe(StorageAccount storage, IngestMetrics metrics, IO
         var cutoff = time.GetUtcNow().ToUnixTimeMilliseconds() - (long)repair.Value.RepairAfter.TotalMilliseconds;
         // The outbox holds only requests in flight (or stuck): a filter over the whole table reads few rows,
         // whatever layout its partitions have (shard first, or minute first from earlier versions).
-        var overdue = await CountAsync(storage.Outbox, TableClient.CreateQueryFilter($"Created lt {cutoff}"), ct);
+        var overdue = await CountAsync(storage.Outbox, Outbox.CreatedBefore(cutoff), ct);
         metrics.SetDepths(depths, waiting, parked, overdue);
     }
 

@@ -27,7 +27,7 @@ public sealed class InvalidCursorException(Exception inner) : Exception("The cur
 /// that stops after <c>limit + 1</c> rows. The next page starts strictly after the last row
 /// returned, so events arriving meanwhile (newer ids, lower keys) never shift it: no gaps, no repeats.
 /// </summary>
-public sealed class EventListing(StorageAccount storage, EventLookup reader)
+public sealed class EventListing(StorageAccount storage, EventLookup reader, EventStore store)
 {
     /// <summary>Storage requests one page may take. Unfiltered pages need one; a filter that
     /// matches rarely may need more, and past this the page ends early with a cursor.</summary>
@@ -84,9 +84,7 @@ public sealed class EventListing(StorageAccount storage, EventLookup reader)
     /// <summary><c>id=</c>: the idempotency claim names the event holding that key — two point reads.</summary>
     private async Task<RecordPage> FindByIdAsync(string environment, string id, EventFilter filter, ListCursor? cursor, CancellationToken ct)
     {
-        var (partition, row) = EventStore.ClaimKeyFor(environment, id);
-        var claim = await storage.Idempotency.GetEntityIfExistsAsync<TableEntity>(partition, row, ["InternalId"], ct);
-        if (!claim.HasValue || claim.Value?.GetString("InternalId") is not { } internalId) return new RecordPage([], null);
+        if (await store.ClaimHolderAsync(environment, id, ct) is not { } internalId) return new RecordPage([], null);
 
         var record = await reader.FindAsync(environment, internalId, ct);
         var seen = cursor?.AfterRow is { } after && record is not null && string.CompareOrdinal(record.RowKey, after) <= 0;

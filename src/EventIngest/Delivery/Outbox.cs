@@ -31,6 +31,28 @@ public sealed class Outbox(StorageAccount storage, TimeProvider time, ILogger<Ou
     /// instances' rows append at 16 separate places of the key space instead of one hot range.</summary>
     public const int Shards = 16;
 
+    /// <summary>Columns of an outbox row (partition: shard and minute; row: the request's nonce).</summary>
+    public static class Column
+    {
+        /// <summary>The request's environment, record partition, id seed and event count: every id it may write.</summary>
+        public const string Env = "Env";
+        public const string RecordPartition = "RecordPartition";
+        public const string Seed = "Seed";
+        public const string Count = "Count";
+        /// <summary>When the request was received (ms): the repair takes rows older than its cutoff.</summary>
+        public const string Created = "Created";
+        /// <summary>Events (in request order) the request noted as sent.</summary>
+        public const string SentThrough = "SentThrough";
+        /// <summary>The request was refused after writing: its records are deleted, not sent.</summary>
+        public const string Abandoned = "Abandoned";
+        /// <summary>Set by the repair: the last record row key of the chunks it finished, and how often it took the row.</summary>
+        public const string Done = "Done";
+        public const string Attempts = "Attempts";
+    }
+
+    /// <summary>Rows of requests received before <paramref name="cutoff"/> (ms).</summary>
+    public static string CreatedBefore(long cutoff) => Column.Created + " lt " + TableClient.CreateQueryFilter($"{cutoff}");
+
     /// <summary>Events sent between two notes of progress on the row: a request killed while
     /// sending is re-sent by the repair from its last note, so about this many events, plus the
     /// sends in flight, twice.</summary>
@@ -86,11 +108,11 @@ public sealed class Outbox(StorageAccount storage, TimeProvider time, ILogger<Ou
         var partition = PartitionOf(batch);
         var row = new TableEntity(partition, batch.Nonce)
         {
-            ["Env"] = batch.Environment,
-            ["RecordPartition"] = batch.RecordPartition,
-            ["Count"] = batch.EventCount,
-            ["Seed"] = batch.Seed.ToString(),
-            ["Created"] = batch.ReceivedAt,
+            [Column.Env] = batch.Environment,
+            [Column.RecordPartition] = batch.RecordPartition,
+            [Column.Count] = batch.EventCount,
+            [Column.Seed] = batch.Seed.ToString(),
+            [Column.Created] = batch.ReceivedAt,
         };
         var riders = RidersFor(partition);
         try
@@ -110,7 +132,7 @@ public sealed class Outbox(StorageAccount storage, TimeProvider time, ILogger<Ou
     {
         try
         {
-            await storage.Outbox.UpdateEntityAsync(new TableEntity(PartitionOf(batch), batch.Nonce) { ["SentThrough"] = sentThrough }, ETag.All, TableUpdateMode.Merge, ct);
+            await storage.Outbox.UpdateEntityAsync(new TableEntity(PartitionOf(batch), batch.Nonce) { [Column.SentThrough] = sentThrough }, ETag.All, TableUpdateMode.Merge, ct);
         }
         catch (RequestFailedException ex) when (ex.Status == 404)
         {
@@ -119,7 +141,7 @@ public sealed class Outbox(StorageAccount storage, TimeProvider time, ILogger<Ou
 
     /// <summary>The request was refused after writing: the repair job deletes what it wrote instead of sending it.</summary>
     public Task MarkAbandonedAsync(RequestAttempt batch, CancellationToken ct) =>
-        storage.Outbox.UpdateEntityAsync(new TableEntity(PartitionOf(batch), batch.Nonce) { ["Abandoned"] = true }, ETag.All, TableUpdateMode.Merge, ct);
+        storage.Outbox.UpdateEntityAsync(new TableEntity(PartitionOf(batch), batch.Nonce) { [Column.Abandoned] = true }, ETag.All, TableUpdateMode.Merge, ct);
 
     /// <summary>Deletes the request's row at once (a refused request that has taken back what it wrote).</summary>
     public Task DeleteAsync(RequestAttempt batch, CancellationToken ct) => DeleteOneAsync(PartitionOf(batch), batch.Nonce, ct);

@@ -35,9 +35,9 @@ public sealed class OutboxRepair(StorageAccount storage, EventStore store, Event
         var lastMinute = Outbox.MinuteOf(cutoff) + "~";
         var ranges = Enumerable.Range(0, Outbox.Shards)
             .Select(shard => Outbox.ShardPrefix(shard))
-            .Select(prefix => TableClient.CreateQueryFilter($"PartitionKey ge {prefix + "-"} and PartitionKey lt {prefix + "-" + lastMinute} and Created lt {cutoff}"))
+            .Select(prefix => TableClient.CreateQueryFilter($"PartitionKey ge {prefix + "-"} and PartitionKey lt {prefix + "-" + lastMinute}") + " and " + Outbox.CreatedBefore(cutoff))
             // Rows of earlier versions, minute first (yyyyMMddHHmm-{n}): digits sort before the shards' letters.
-            .Append(TableClient.CreateQueryFilter($"PartitionKey lt {lastMinute} and Created lt {cutoff}"));
+            .Append(TableClient.CreateQueryFilter($"PartitionKey lt {lastMinute}") + " and " + Outbox.CreatedBefore(cutoff));
         var repaired = 0;
         // The shards are read at once: a backlog in one does not hold up the others.
         await Task.WhenAll(ranges.Select(async filter =>
@@ -56,7 +56,7 @@ public sealed class OutboxRepair(StorageAccount storage, EventStore store, Event
 
     private async Task<bool> TakeAsync(TableEntity row, CancellationToken ct)
     {
-        row["Attempts"] = (row.GetInt32("Attempts") ?? 0) + 1;
+        row[Outbox.Column.Attempts] = (row.GetInt32(Outbox.Column.Attempts) ?? 0) + 1;
         try
         {
             var response = await storage.Outbox.UpdateEntityAsync(row, row.ETag, TableUpdateMode.Merge, ct);
@@ -71,16 +71,16 @@ public sealed class OutboxRepair(StorageAccount storage, EventStore store, Event
 
     private async Task<int> RepairAsync(TableEntity row, CancellationToken ct)
     {
-        var environment = row.GetString("Env");
-        var partition = row.GetString("RecordPartition");
+        var environment = row.GetString(Outbox.Column.Env);
+        var partition = row.GetString(Outbox.Column.RecordPartition);
         var nonce = row.RowKey;
-        var seed = IdSeed.Parse(row.GetString("Seed"));
-        var count = row.GetInt32("Count") ?? 0;
+        var seed = IdSeed.Parse(row.GetString(Outbox.Column.Seed));
+        var count = row.GetInt32(Outbox.Column.Count) ?? 0;
         // First the fence: from here on no write of the request can land, so what is read below is
         // all it will ever have written (rows of older versions carry no seed and are not fenced).
         if (seed is not null) await store.FenceAsync(partition, seed, count, nonce, ct);
 
-        if (row.GetBoolean("Abandoned") == true)
+        if (row.GetBoolean(Outbox.Column.Abandoned) == true)
         {
             await store.DeleteWrittenByAsync(partition, nonce, ct);
             await DeleteRowAsync(row, ct);
@@ -89,14 +89,14 @@ public sealed class OutboxRepair(StorageAccount storage, EventStore store, Event
         }
 
         // Events the request itself noted as sent (in request order) are not sent again.
-        var sentThrough = row.GetInt32("SentThrough") ?? 0;
+        var sentThrough = row.GetInt32(Outbox.Column.SentThrough) ?? 0;
         var indexOf = seed is not null && sentThrough > 0
             ? Enumerable.Range(0, count).ToDictionary(seed.IdFor, i => i, StringComparer.Ordinal)
             : null;
 
         // Records come in row-key order; "Done" is the last row key of the chunks a pass finished,
         // so a pass interrupted part-way does not make the next one send those chunks again.
-        var filter = EventRecord.WrittenBy(partition, nonce, afterRow: row.GetString("Done"));
+        var filter = EventRecord.WrittenBy(partition, nonce, afterRow: row.GetString(Outbox.Column.Done));
         var sent = 0;
         var chunk = new List<EventRecord>(ChunkSize);
         await foreach (var entity in storage.Events.QueryAsync<TableEntity>(filter, maxPerPage: 1000, cancellationToken: ct))
@@ -111,7 +111,7 @@ public sealed class OutboxRepair(StorageAccount storage, EventStore store, Event
         }
         if (chunk.Count > 0) sent += await RepairChunkAsync(environment, chunk, ct);
         await DeleteRowAsync(row, ct);
-        metrics.Repaired(environment, sent, time.GetUtcNow() - DateTimeOffset.FromUnixTimeMilliseconds(row.GetInt64("Created") ?? 0));
+        metrics.Repaired(environment, sent, time.GetUtcNow() - DateTimeOffset.FromUnixTimeMilliseconds(row.GetInt64(Outbox.Column.Created) ?? 0));
         logger.LogWarning("Repaired an interrupted request: {Count} events sent from outbox row {Nonce}", sent, nonce);
         return sent;
     }
@@ -141,7 +141,7 @@ public sealed class OutboxRepair(StorageAccount storage, EventStore store, Event
     private async Task<bool> RepairRecordAsync(string environment, EventRecord record, CancellationToken ct)
     {
         var internalId = record.InternalId;
-        if (record.Id is { } id && !await HoldsClaimAsync(environment, id, internalId, record.ReceivedAt, ct))
+        if (record.Id is { } id && !await store.HoldsClaimAsync(environment, id, internalId, record.ReceivedAt, ct))
         {
             // Another event won the key: this record was never acknowledged.
             await storage.Events.DeleteEntityAsync(record.PartitionKey, record.RowKey, ETag.All, ct);
@@ -163,7 +163,7 @@ public sealed class OutboxRepair(StorageAccount storage, EventStore store, Event
     /// <summary>False when another pass has taken the row over meanwhile (it continues from here).</summary>
     private async Task<bool> RecordProgressAsync(TableEntity row, string lastRowKey, CancellationToken ct)
     {
-        var progress = new TableEntity(row.PartitionKey, row.RowKey) { ["Done"] = lastRowKey };
+        var progress = new TableEntity(row.PartitionKey, row.RowKey) { [Outbox.Column.Done] = lastRowKey };
         try
         {
             var response = await storage.Outbox.UpdateEntityAsync(progress, row.ETag, TableUpdateMode.Merge, ct);
@@ -173,26 +173,6 @@ public sealed class OutboxRepair(StorageAccount storage, EventStore store, Event
         catch (RequestFailedException ex) when (ex.Status is 404 or 412)
         {
             return false;
-        }
-    }
-
-    private async Task<bool> HoldsClaimAsync(string environment, string id, string internalId, long? receivedAt, CancellationToken ct)
-    {
-        var (partition, rowKey) = EventStore.ClaimKeyFor(environment, id);
-        var claim = new TableEntity(partition, rowKey)
-        {
-            ["InternalId"] = internalId,
-            ["CreatedAt"] = receivedAt,
-        };
-        try
-        {
-            await storage.Idempotency.AddEntityAsync(claim, ct);
-            return true;
-        }
-        catch (RequestFailedException ex) when (ex.Status == 409)
-        {
-            var existing = await storage.Idempotency.GetEntityAsync<TableEntity>(partition, rowKey, select: ["InternalId"], cancellationToken: ct);
-            return existing.Value.GetString("InternalId") == internalId;
         }
     }
 }

@@ -21,6 +21,17 @@ public sealed class EventStore(StorageAccount storage, TimeSpan idempotencyWindo
 
     private readonly TimeSpan _window = idempotencyWindow;
 
+    /// <summary>Columns of the idempotency table's rows: a claim (the internal id holding a caller key, when and by
+    /// which request attempt it was written, whether an expiry row lists it) and an expiry row (the claims it lists).</summary>
+    private static class ClaimColumn
+    {
+        public const string InternalId = "InternalId";
+        public const string CreatedAt = "CreatedAt";
+        public const string Writer = "Writer";
+        public const string Indexed = "Indexed";
+        public const string Claims = "Claims";
+    }
+
     /// <summary>Claim rows live in one of 16 partitions chosen by the key's hash; the row key is the hash.</summary>
     public static (string Partition, string Row) ClaimKeyFor(string environment, string id)
     {
@@ -260,9 +271,9 @@ public sealed class EventStore(StorageAccount storage, TimeSpan idempotencyWindo
     /// existing claim has expired and this request replaced it (<c>Won</c>).</summary>
     private async Task<(string Holder, bool Won)> ResolveExistingClaimAsync(RequestAttempt attempt, EventRecord e, (string Partition, string Row) key, TableEntity claim, CancellationToken ct)
     {
-        var holder = claim.GetString("InternalId");
-        if (claim.GetString("Writer") == attempt.Nonce) return (holder, true); // our own insert, retried by the SDK
-        if (!IsExpired(claim.GetInt64("CreatedAt"))) return (holder, false);
+        var holder = claim.GetString(ClaimColumn.InternalId);
+        if (claim.GetString(ClaimColumn.Writer) == attempt.Nonce) return (holder, true); // our own insert, retried by the SDK
+        if (!IsExpired(claim.GetInt64(ClaimColumn.CreatedAt))) return (holder, false);
         try
         {
             await storage.Idempotency.SubmitTransactionAsync([
@@ -273,17 +284,46 @@ public sealed class EventStore(StorageAccount storage, TimeSpan idempotencyWindo
         catch (RequestFailedException ex) when (ex.Status == 412)
         {
             var again = await storage.Idempotency.GetEntityAsync<TableEntity>(key.Partition, key.Row, cancellationToken: ct);
-            return (again.Value.GetString("InternalId"), false);
+            return (again.Value.GetString(ClaimColumn.InternalId), false);
         }
     }
 
     private static TableEntity ClaimEntity(RequestAttempt attempt, EventRecord e, (string Partition, string Row) key) => new(key.Partition, key.Row)
     {
-        ["InternalId"] = e.InternalId,
-        ["CreatedAt"] = attempt.ReceivedAt,
-        ["Writer"] = attempt.Nonce,
-        ["Indexed"] = true,
+        [ClaimColumn.InternalId] = e.InternalId,
+        [ClaimColumn.CreatedAt] = attempt.ReceivedAt,
+        [ClaimColumn.Writer] = attempt.Nonce,
+        [ClaimColumn.Indexed] = true,
     };
+
+    /// <summary>The internal id of the event holding the caller key <paramref name="id"/>, if any: one point read.</summary>
+    public async Task<string?> ClaimHolderAsync(string environment, string id, CancellationToken ct)
+    {
+        var (partition, row) = ClaimKeyFor(environment, id);
+        var claim = await storage.Idempotency.GetEntityIfExistsAsync<TableEntity>(partition, row, [ClaimColumn.InternalId], ct);
+        return claim.HasValue ? claim.Value?.GetString(ClaimColumn.InternalId) : null;
+    }
+
+    /// <summary>For the repair: whether a record holds its caller key, claiming the key for it when no one does.</summary>
+    public async Task<bool> HoldsClaimAsync(string environment, string id, string internalId, long? receivedAt, CancellationToken ct)
+    {
+        var (partition, rowKey) = ClaimKeyFor(environment, id);
+        var claim = new TableEntity(partition, rowKey)
+        {
+            [ClaimColumn.InternalId] = internalId,
+            [ClaimColumn.CreatedAt] = receivedAt,
+        };
+        try
+        {
+            await storage.Idempotency.AddEntityAsync(claim, ct);
+            return true;
+        }
+        catch (RequestFailedException ex) when (ex.Status == 409)
+        {
+            var existing = await storage.Idempotency.GetEntityAsync<TableEntity>(partition, rowKey, select: [ClaimColumn.InternalId], cancellationToken: ct);
+            return existing.Value.GetString(ClaimColumn.InternalId) == internalId;
+        }
+    }
 
     /// <summary>Expiry rows sort after every claim of their partition (claim row keys are base64url).</summary>
     public const string ExpiryPrefix = "~exp|";
@@ -296,8 +336,8 @@ public sealed class EventStore(StorageAccount storage, TimeSpan idempotencyWindo
         var rows = claimRows.ToList();
         return new TableEntity(partition, $"{ExpiryPrefix}{MinuteKeys.Of(attempt.ReceivedAt)}|{attempt.Nonce}|{rows[0]}")
         {
-            ["Claims"] = string.Join(',', rows),
-            ["Writer"] = attempt.Nonce,
+            [ClaimColumn.Claims] = string.Join(',', rows),
+            [ClaimColumn.Writer] = attempt.Nonce,
         };
     }
 
@@ -374,7 +414,7 @@ public sealed class EventStore(StorageAccount storage, TimeSpan idempotencyWindo
         await foreach (var page in storage.Idempotency.QueryAsync<TableEntity>(filter, maxPerPage: Math.Max(1, pageSize / 50), cancellationToken: ct).AsPages())
         {
             var expiry = page.Values;
-            var listed = expiry.SelectMany(x => x.GetString("Claims").Split(',').Select(row => (Row: row, Writer: x.GetString("Writer")))).ToList();
+            var listed = expiry.SelectMany(x => x.GetString(ClaimColumn.Claims).Split(',').Select(row => (Row: row, Writer: x.GetString(ClaimColumn.Writer)))).ToList();
             // Point reads, the cheapest request there is (a query of several row keys would scan the partition).
             var claims = new Dictionary<string, TableEntity>(StringComparer.Ordinal);
             await Parallel.ForEachAsync(listed.Select(c => c.Row).Distinct(StringComparer.Ordinal), new ParallelOptions { MaxDegreeOfParallelism = 8, CancellationToken = ct }, async (row, token) =>
@@ -383,7 +423,7 @@ public sealed class EventStore(StorageAccount storage, TimeSpan idempotencyWindo
                 if (claim.HasValue) lock (claims) claims[row] = claim.Value!;
             });
             // A claim renewed since (another writer, a later time) stays: its own expiry row lists it.
-            var expired = listed.Where(c => claims.TryGetValue(c.Row, out var claim) && claim.GetString("Writer") == c.Writer && IsExpired(claim.GetInt64("CreatedAt")))
+            var expired = listed.Where(c => claims.TryGetValue(c.Row, out var claim) && claim.GetString(ClaimColumn.Writer) == c.Writer && IsExpired(claim.GetInt64(ClaimColumn.CreatedAt)))
                 .Select(c => claims[c.Row]).DistinctBy(c => c.RowKey).ToList();
             var done = await Task.WhenAll(expired.Chunk(MaxTransactionActions).Select(chunk => DeleteClaimsAsync([.. chunk], ct)));
             deleted += done.Sum();
