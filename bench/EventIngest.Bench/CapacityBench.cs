@@ -5,6 +5,7 @@ using System.Text.RegularExpressions;
 using Azure.Core;
 using EventIngest.Storage;
 using Microsoft.Extensions.DependencyInjection;
+using EventIngest.Delivery;
 
 namespace EventIngest.Bench;
 

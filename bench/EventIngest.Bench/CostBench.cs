@@ -2,6 +2,7 @@ using System.Security.Cryptography;
 using System.Text;
 using EventIngest.Storage;
 using Microsoft.Extensions.DependencyInjection;
+using EventIngest.Delivery;
 
 namespace EventIngest.Bench;
 

@@ -17,6 +17,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
 using Perfolizer.Horology;
+using EventIngest.Encryption.KeyProviders;
 
 namespace EventIngest.Bench;
 
@@ -112,7 +113,7 @@ public class InProcessBench
         ValueTask<string[]> sealing;
         using (IngestActivities.StartStep(IngestActivities.Seal)) sealing = _protector.SealBatchAsync(Environment, users);
         if (!sealing.IsCompletedSuccessfully) throw new InvalidOperationException("Sealing waited for key material.");
-        var message = EventMessage.Build(InternalId, Environment, e, sealing.Result[0], _receivedAt, IngestActivities.TraceParentFor(request, null));
+        var message = e.ToMessage(InternalId, Environment, sealing.Result[0], _receivedAt, IngestActivities.TraceParentFor(request, null));
         return message.Length;
     }
 
@@ -130,7 +131,7 @@ public class InProcessBench
         return sealing.Result[0].Length;
     }
 
-    private int BuildStep() => EventMessage.Build(InternalId, Environment, _parsed!.Events[0], _sealedUser, _receivedAt).Length;
+    private int BuildStep() => _parsed!.Events[0].ToMessage(InternalId, Environment, _sealedUser, _receivedAt).Length;
 
     // The person key is kept longer than the default minute so that it cannot expire during a run
     // (a reload would be I/O, which this benchmark leaves out); all else is the default configuration.

@@ -4,6 +4,8 @@ using EventIngest.DevServer.Azurite;
 using EventIngest.Encryption;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
+using EventIngest.Encryption.KeyProviders;
+using EventIngest.Storage;
 
 namespace EventIngest.Bench;
 

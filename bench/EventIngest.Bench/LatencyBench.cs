@@ -15,7 +15,7 @@ internal static class LatencyBench
 {
     public static async Task RunAsync(int perSecond, TimeSpan duration)
     {
-        await using var host = await HostProcess.StartAsync("latency");
+        await using var host = await DevServerOnAzurite.StartAsync("latency");
         var sender = new SdkSender(host.Client);
         Console.WriteLine($"latency: local host pid {host.Pid} (own process), Azurite pid {host.Azurite.ProcessId} in memory, {Environment.ProcessorCount} cores");
 

@@ -25,7 +25,7 @@ internal static class MemoryBench
     {
         var hundredEvery = Math.Max(1, (int)Math.Round(10 / hundredsPerSecond)); // in ticks of 100 ms
         var eventsPerSecond = 20 + 100 * 10.0 / hundredEvery;
-        await using var host = await HostProcess.StartAsync("memory");
+        await using var host = await DevServerOnAzurite.StartAsync("memory");
         using var client = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = 512, PooledConnectionIdleTimeout = TimeSpan.FromSeconds(5) })
         {
             BaseAddress = host.Client.BaseAddress,

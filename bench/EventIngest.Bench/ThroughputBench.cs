@@ -126,20 +126,20 @@ internal static class ThroughputBench
     /// </summary>
     private sealed class Rig : IAsyncDisposable
     {
-        private Rig(HostProcess host, byte[] payload)
+        private Rig(DevServerOnAzurite host, byte[] payload)
         {
             Host = host;
             Sender = new SdkSender(host.Client);
             Payload = payload;
         }
 
-        public HostProcess Host { get; }
+        public DevServerOnAzurite Host { get; }
         public SdkSender Sender { get; }
         public byte[] Payload { get; }
 
         public static async Task<Rig> StartAsync(IReadOnlyDictionary<string, string>? settings = null)
         {
-            var host = await HostProcess.StartAsync("throughput", settings);
+            var host = await DevServerOnAzurite.StartAsync("throughput", settings);
             try
             {
                 // Warm-up: JIT, tables and queues created, environment and person keys cached.
@@ -237,7 +237,7 @@ internal static class ThroughputBench
 
     /// <summary><paramref name="clients"/> loops call <paramref name="operation"/> (which returns the events it
     /// completed, or −1 for a failure) until <paramref name="duration"/> is up; adds what they did to <paramref name="tally"/>.</summary>
-    private static async Task Measure(HostProcess host, TimeSpan duration, int clients, Func<int, Task<int>> operation, Tally tally)
+    private static async Task Measure(DevServerOnAzurite host, TimeSpan duration, int clients, Func<int, Task<int>> operation, Tally tally)
     {
         long done = 0, requests = 0, failed = 0;
         var cpu = CpuSplit.Start(host.Pid, host.Azurite.ProcessId);
@@ -269,7 +269,7 @@ internal static class ThroughputBench
 
     /// <summary>Waits (up to a minute) until host and Azurite are idle, so work left over from one slice
     /// (sends of requests already answered 503, tiered JIT) does not count against the next.</summary>
-    private static async Task SettleAsync(HostProcess host)
+    private static async Task SettleAsync(DevServerOnAzurite host)
     {
         var watch = Stopwatch.StartNew();
         while (watch.Elapsed < TimeSpan.FromMinutes(1))

@@ -50,7 +50,7 @@ internal static class ChaosCommand
             environment[$"EventIngest__Routing__Routes__{i}__Pattern"] = Routes[i].Pattern;
             environment[$"EventIngest__Routing__Routes__{i}__Queue"] = Routes[i].Queue;
         }
-        var port = HostProcess.FreePort();
+        var port = DevServerProcess.FreePort();
         var hostLog = Path.Combine(run, "host.log");
         var host = await StartHostAsync(port, environment, hostLog);
 
@@ -205,13 +205,13 @@ internal static class ChaosCommand
     }
 
     /// <summary>The host talks to storage through the faults, so a start can fail; try again.</summary>
-    private static async Task<HostProcess> StartHostAsync(int port, Dictionary<string, string> environment, string log)
+    private static async Task<DevServerProcess> StartHostAsync(int port, Dictionary<string, string> environment, string log)
     {
         for (var attempt = 1; ; attempt++)
         {
             try
             {
-                return await HostProcess.StartAsync(port, environment, log);
+                return await DevServerProcess.StartAsync(port, environment, log);
             }
             catch (Exception ex) when (attempt < 5 && ex is InvalidOperationException or TimeoutException)
             {

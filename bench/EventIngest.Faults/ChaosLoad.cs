@@ -4,6 +4,7 @@ using System.Globalization;
 using System.Text;
 using System.Text.Json;
 using EventIngest.Ingest;
+using EventIngest.Ids;
 
 namespace EventIngest.Faults;
 

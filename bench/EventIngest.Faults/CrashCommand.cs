@@ -24,9 +24,9 @@ internal static class CrashCommand
             ["EventIngest__Local__ReleaseInterval"] = "00:00:02",
             ["Logging__LogLevel__Default"] = "Warning",
         };
-        var port = HostProcess.FreePort();
+        var port = DevServerProcess.FreePort();
         var hostLog = Path.Combine(run, "host.log");
-        var host = await HostProcess.StartAsync(port, environment, hostLog);
+        var host = await DevServerProcess.StartAsync(port, environment, hostLog);
 
         var load = new EventLoad(host.Address, Environment.TickCount);
         var watch = Stopwatch.StartNew();
@@ -42,7 +42,7 @@ internal static class CrashCommand
             kills++;
             var down = Stopwatch.StartNew();
             await Task.Delay(random.Next(0, 500));
-            host = await HostProcess.StartAsync(port, environment, hostLog);
+            host = await DevServerProcess.StartAsync(port, environment, hostLog);
             downtime += down.Elapsed;
             Console.WriteLine($"  kill {kills} at {watch.Elapsed.TotalSeconds:0.0} s ({DateTimeOffset.UtcNow:HH:mm:ss.fff}, up again {downtime.TotalSeconds:0.0} s): {load.EventsPlanned} events planned, {load.Acknowledged.Count} acknowledged");
         }

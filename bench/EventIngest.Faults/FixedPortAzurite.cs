@@ -12,9 +12,9 @@ internal sealed class FixedPortAzurite : IAsyncDisposable
 {
     private readonly string _location;
     private readonly string _logPath;
-    private readonly int _blob = HostProcess.FreePort();
-    private readonly int _queue = HostProcess.FreePort();
-    private readonly int _table = HostProcess.FreePort();
+    private readonly int _blob = DevServerProcess.FreePort();
+    private readonly int _queue = DevServerProcess.FreePort();
+    private readonly int _table = DevServerProcess.FreePort();
     private Process? _process;
 
     public FixedPortAzurite(string location, string logPath)

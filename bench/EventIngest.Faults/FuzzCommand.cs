@@ -30,7 +30,7 @@ internal static class FuzzCommand
             ["EventIngest__Local__DataPath"] = run,
             ["Logging__LogLevel__Default"] = "Warning",
         };
-        await using var host = await HostProcess.StartAsync(HostProcess.FreePort(), environment, Path.Combine(run, "host.log"));
+        await using var host = await DevServerProcess.StartAsync(DevServerProcess.FreePort(), environment, Path.Combine(run, "host.log"));
         using var client = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = workers }) { BaseAddress = host.Address, Timeout = TimeSpan.FromSeconds(60) };
 
         var bodies = new FuzzBodies(seed);

@@ -26,7 +26,7 @@ internal static class OutageCommand
             ["Logging__LogLevel__Default"] = "Warning",
         };
         var hostLog = Path.Combine(run, "host.log");
-        await using var host = await HostProcess.StartAsync(HostProcess.FreePort(), environment, hostLog);
+        await using var host = await DevServerProcess.StartAsync(DevServerProcess.FreePort(), environment, hostLog);
 
         var load = new EventLoad(host.Address, Environment.TickCount);
         var sending = true;

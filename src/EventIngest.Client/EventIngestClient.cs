@@ -18,6 +18,10 @@ namespace EventIngest.Client;
 /// <see cref="EventOutcome.Duplicate"/> with the same ids instead of storing the events twice. Transport errors,
 /// timeouts, 429 and 5xx answers are retried with exponential back-off and jitter, honouring
 /// <c>Retry-After</c>; other answers (400, 401, 413, …) are not.
+/// The retries are this class's own loop, not a Polly / Microsoft.Extensions.Http.Resilience handler: each attempt's
+/// answer is read here (a batch split over several requests reports what was stored before a failure, and a
+/// <c>Retry-After</c> beyond <see cref="EventIngestClientOptions.MaxRetryAfter"/> ends the retries with it), which a
+/// handler beneath <see cref="HttpClient"/> cannot see.
 /// </remarks>
 public class EventIngestClient
 {

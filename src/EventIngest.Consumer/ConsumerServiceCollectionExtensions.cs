@@ -1,6 +1,5 @@
 using Azure.Data.Tables;
 using Azure.Storage.Blobs.Specialized;
-using EventIngest;
 using EventIngest.Consumer;
 using EventIngest.Encryption;
 using EventIngest.Storage;
@@ -25,8 +24,7 @@ public static class ConsumerServiceCollectionExtensions
     {
         ArgumentNullException.ThrowIfNull(services);
         services.AddOptions<StorageOptions>().BindConfiguration(StorageOptions.Section).ValidateDataAnnotations().ValidateOnStart()
-            .Validate(o => !string.IsNullOrWhiteSpace(o.ConnectionString) || (o.TableServiceUri is not null && o.QueueServiceUri is not null && o.BlobServiceUri is not null),
-                "Set EventIngest:Storage:ConnectionString, or all of EventIngest:Storage:TableServiceUri, QueueServiceUri and BlobServiceUri.");
+            .Validate(o => o.NamesAnAccount, StorageOptions.NoAccountMessage);
         var consumer = services.AddOptions<EventConsumerOptions>();
         if (configure is not null) consumer.Configure(configure);
 

@@ -1,7 +1,7 @@
 using Azure;
 using Azure.Storage.Queues;
 using Azure.Storage.Queues.Models;
-using EventIngest.Ingest;
+using EventIngest.Storage;
 
 namespace EventIngest.Consumer;
 

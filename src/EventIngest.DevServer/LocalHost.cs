@@ -2,6 +2,7 @@ using Microsoft.Extensions.Options;
 using EventIngest.Api;
 using EventIngest.DevServer.Console;
 using EventIngest.Ingest;
+using EventIngest.Auth;
 
 namespace EventIngest.DevServer;
 

@@ -1,6 +1,7 @@
 using System.Net;
 using EventIngest.Api;
 using EventIngest.Ingest;
+using EventIngest.Auth;
 
 namespace EventIngest.DevServer;
 

@@ -2,6 +2,7 @@ using EventIngest.Scheduling;
 using EventIngest.Storage;
 using EventIngest.Telemetry;
 using Microsoft.Extensions.Options;
+using EventIngest.Delivery;
 
 namespace EventIngest;
 

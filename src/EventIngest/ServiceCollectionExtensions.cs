@@ -8,6 +8,8 @@ using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
+using EventIngest.Delivery;
+using EventIngest.Auth;
 
 namespace EventIngest;
 
@@ -19,8 +21,7 @@ public static class ServiceCollectionExtensions
     public static IServiceCollection AddEventIngest(this IServiceCollection services, bool isProductionHost)
     {
         services.AddOptions<StorageOptions>().BindConfiguration(StorageOptions.Section).ValidateDataAnnotations().ValidateOnStart()
-            .Validate(o => !string.IsNullOrWhiteSpace(o.ConnectionString) || (o.TableServiceUri is not null && o.QueueServiceUri is not null && o.BlobServiceUri is not null),
-                "Set EventIngest:Storage:ConnectionString, or all of EventIngest:Storage:TableServiceUri, QueueServiceUri and BlobServiceUri.");
+            .Validate(o => o.NamesAnAccount, StorageOptions.NoAccountMessage);
         services.AddOptions<IngestOptions>().BindConfiguration(IngestOptions.Section).ValidateDataAnnotations().ValidateOnStart();
         services.AddOptions<RateLimitOptions>().BindConfiguration(RateLimitOptions.Section).ValidateDataAnnotations().ValidateOnStart();
         services.AddOptions<AuthOptions>().BindConfiguration(AuthOptions.Section).ValidateDataAnnotations().ValidateOnStart()
@@ -49,12 +50,15 @@ public static class ServiceCollectionExtensions
         services.TryAddSingleton<IngestMetrics>();
         services.AddSingleton<DepthProbe>();
         services.AddSingleton<StorageRequestCounter>();
-        services.AddSingleton<StorageAccount>();
+        services.AddSingleton(provider => new StorageAccount(provider.GetRequiredService<IOptions<StorageOptions>>(),
+            provider.GetRequiredService<StorageRequestCounter>(), provider.GetRequiredService<IOptions<RoutingOptions>>().Value.Placements()));
         services.AddSingleton(provider => provider.GetRequiredService<StorageAccount>().Tables);
         services.AddEventIngestEncryption(isProductionHost);
         services.AddSingleton<Outbox>();
         services.AddHostedService(provider => provider.GetRequiredService<Outbox>());
-        services.AddSingleton<EventStore>();
+        services.AddSingleton(provider => new EventStore(provider.GetRequiredService<StorageAccount>(),
+            provider.GetRequiredService<IOptions<IngestOptions>>().Value.IdempotencyWindow, provider.GetRequiredService<TimeProvider>()));
+        services.AddSingleton<LargeEnvelopes>();
         services.AddSingleton<EventQueue>();
         services.AddSingleton<QueueRouter>();
         services.AddSingleton<EventKeys>();
@@ -65,7 +69,7 @@ public static class ServiceCollectionExtensions
         services.AddSingleton<Scheduler>();
         services.AddSingleton<SigningKeys>();
         services.AddSingleton<ApiGate>();
-        services.AddSingleton<EventReader>();
+        services.AddSingleton<EventLookup>();
         services.AddSingleton<EventListing>();
         services.AddSingleton<EventReplayer>();
         services.AddSingleton<ReplayLog>();
@@ -75,13 +79,6 @@ public static class ServiceCollectionExtensions
         services.AddSingleton<Jobs>();
         return services;
     }
-}
-
-public static class QueueNames
-{
-    public static bool IsValid(string? name) =>
-        name is { Length: >= 3 and <= 63 } && char.IsAsciiLetterOrDigit(name[0]) && char.IsAsciiLetterOrDigit(name[^1])
-        && name.All(c => char.IsAsciiLetterLower(c) || char.IsAsciiDigit(c) || c == '-') && !name.Contains("--", StringComparison.Ordinal);
 }
 
 /// <summary>Routes may only name queue accounts that the storage settings define.</summary>

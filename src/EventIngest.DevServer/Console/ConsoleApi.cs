@@ -6,6 +6,7 @@ using EventIngest.Api;
 using EventIngest.Ingest;
 using EventIngest.Storage;
 using Microsoft.Extensions.Options;
+using EventIngest.Ids;
 
 namespace EventIngest.DevServer.Console;
 
@@ -14,7 +15,7 @@ namespace EventIngest.DevServer.Console;
 /// with their message counts, a peek at a queue's next messages, and an event's deliveries.
 /// Local host only, behind the same gate (and scopes) as every <c>/v1</c> route.
 /// </summary>
-public sealed class ConsoleApi(ApiGate gate, StorageAccount storage, IOptions<RoutingOptions> routing, EventReader reader, ReplayLog replays, TimeProvider time)
+public sealed class ConsoleApi(ApiGate gate, StorageAccount storage, IOptions<RoutingOptions> routing, EventLookup reader, ReplayLog replays, TimeProvider time)
 {
     public const int MaxPeek = 32;
 
@@ -71,12 +72,12 @@ public sealed class ConsoleApi(ApiGate gate, StorageAccount storage, IOptions<Ro
         var record = await reader.FindAsync(environment, id, token);
         if (record is null) return ApiResults.NotFound($"No event {id} in this environment");
 
-        var stored = record.GetString("State");
-        var due = record.GetInt64("Due");
+        var stored = record.State;
+        var due = record.Due;
         var state = EventStates.Of(stored, due, time.GetUtcNow().ToUnixTimeMilliseconds());
         // Sent when received, or (a scheduled event) at its due time once released.
-        long? deliveredAt = state == EventState.Delivered ? due ?? record.GetInt64("ReceivedAt") : null;
-        var queues = (record.GetString("Queues") ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries);
+        long? deliveredAt = state == EventState.Delivered ? due ?? record.ReceivedAt : null;
+        var queues = record.Queues;
         var log = await replays.ListAsync(environment, id, token);
         return ApiResults.Ok(new DeliveriesView(id, EventStates.Name(state), queues, deliveredAt, due, log), time.GetUtcNow());
     }, ct);

@@ -2,6 +2,8 @@ using EventIngest.Storage;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
+using EventIngest.Ingest;
+using EventIngest.Http;
 
 namespace EventIngest.Api;
 

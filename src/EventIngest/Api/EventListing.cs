@@ -9,13 +9,13 @@ public sealed record EventFilter(string? Name, string? Id, long? ReceivedAfter, 
 {
     public string Fingerprint => ListCursor.QueryOf(Name, Id, ReceivedAfter, ReceivedBefore);
 
-    public bool Matches(TableEntity record) =>
-        (Name is null || record.GetString("Name") == Name)
-        && (ReceivedAfter is not { } after || record.GetInt64("ReceivedAt") > after)
-        && (ReceivedBefore is not { } before || record.GetInt64("ReceivedAt") < before);
+    public bool Matches(EventRecord record) =>
+        (Name is null || record.Name == Name)
+        && (ReceivedAfter is not { } after || record.ReceivedAt > after)
+        && (ReceivedBefore is not { } before || record.ReceivedAt < before);
 }
 
-public sealed record RecordPage(IReadOnlyList<TableEntity> Records, ListCursor? Next);
+public sealed record RecordPage(IReadOnlyList<EventRecord> Records, ListCursor? Next);
 
 /// <summary>Thrown when a cursor's continuation token is refused by the table service.</summary>
 public sealed class InvalidCursorException(Exception inner) : Exception("The cursor is not valid.", inner);
@@ -27,7 +27,7 @@ public sealed class InvalidCursorException(Exception inner) : Exception("The cur
 /// that stops after <c>limit + 1</c> rows. The next page starts strictly after the last row
 /// returned, so events arriving meanwhile (newer ids, lower keys) never shift it: no gaps, no repeats.
 /// </summary>
-public sealed class EventListing(StorageAccount storage, EventReader reader)
+public sealed class EventListing(StorageAccount storage, EventLookup reader, EventStore store)
 {
     /// <summary>Storage requests one page may take. Unfiltered pages need one; a filter that
     /// matches rarely may need more, and past this the page ends early with a cursor.</summary>
@@ -45,11 +45,11 @@ public sealed class EventListing(StorageAccount storage, EventReader reader)
     {
         var query = Filter(environment, filter, cursor?.AfterRow);
         var continuation = cursor?.Continuation;
-        var records = new List<TableEntity>(limit + 1);
+        var records = new List<EventRecord>(limit + 1);
         for (var requests = 1; ; requests++)
         {
             var page = await FirstPageAsync(query, limit + 1 - records.Count, continuation, usedCursor: continuation is not null && requests == 1, ct);
-            records.AddRange(page.Values);
+            records.AddRange(page.Values.Select(EventRecord.FromEntity));
             if (records.Count > limit)
             {
                 records.RemoveRange(limit, records.Count - limit);
@@ -69,7 +69,7 @@ public sealed class EventListing(StorageAccount storage, EventReader reader)
     {
         try
         {
-            await foreach (var page in storage.Events.QueryAsync<TableEntity>(query, take, EventReader.Columns, ct).AsPages(continuation, take))
+            await foreach (var page in storage.Events.QueryAsync<TableEntity>(query, take, EventRecord.ViewColumns, ct).AsPages(continuation, take))
             {
                 return page;
             }
@@ -84,13 +84,11 @@ public sealed class EventListing(StorageAccount storage, EventReader reader)
     /// <summary><c>id=</c>: the idempotency claim names the event holding that key — two point reads.</summary>
     private async Task<RecordPage> FindByIdAsync(string environment, string id, EventFilter filter, ListCursor? cursor, CancellationToken ct)
     {
-        var (partition, row) = EventStore.ClaimKeyFor(environment, id);
-        var claim = await storage.Idempotency.GetEntityIfExistsAsync<TableEntity>(partition, row, ["InternalId"], ct);
-        if (!claim.HasValue || claim.Value?.GetString("InternalId") is not { } internalId) return new RecordPage([], null);
+        if (await store.ClaimHolderAsync(environment, id, ct) is not { } internalId) return new RecordPage([], null);
 
         var record = await reader.FindAsync(environment, internalId, ct);
         var seen = cursor?.AfterRow is { } after && record is not null && string.CompareOrdinal(record.RowKey, after) <= 0;
-        return record is not null && !seen && record.GetString("Id") == id && filter.Matches(record)
+        return record is not null && !seen && record.Id == id && filter.Matches(record)
             ? new RecordPage([record], null)
             : new RecordPage([], null);
     }
@@ -110,10 +108,10 @@ public sealed class EventListing(StorageAccount storage, EventReader reader)
             parts.Add(TableClient.CreateQueryFilter($"RowKey gt {afterRow}"));
         }
         parts.Add(TableClient.CreateQueryFilter($"PartitionKey lt {environment + "}"}"));
-        parts.Add(TableClient.CreateQueryFilter($"State ne {RecordState.Void}"));
-        if (filter.Name is { } name) parts.Add(TableClient.CreateQueryFilter($"Name eq {name}"));
-        if (filter.ReceivedAfter is { } receivedAfter) parts.Add(TableClient.CreateQueryFilter($"ReceivedAt gt {receivedAfter}"));
-        if (filter.ReceivedBefore is { } receivedBefore) parts.Add(TableClient.CreateQueryFilter($"ReceivedAt lt {receivedBefore}"));
+        parts.Add(EventRecord.Where(EventRecord.Column.State, "ne", RecordState.Void));
+        if (filter.Name is { } name) parts.Add(EventRecord.Where(EventRecord.Column.Name, "eq", name));
+        if (filter.ReceivedAfter is { } receivedAfter) parts.Add(EventRecord.Where(EventRecord.Column.ReceivedAt, "gt", receivedAfter));
+        if (filter.ReceivedBefore is { } receivedBefore) parts.Add(EventRecord.Where(EventRecord.Column.ReceivedAt, "lt", receivedBefore));
         return string.Join(" and ", parts);
     }
 }

@@ -1,10 +1,10 @@
 using System.Buffers;
 using System.Runtime.InteropServices;
 using System.Text.Json;
-using Azure.Storage.Blobs.Models;
 using EventIngest.Ingest;
 using EventIngest.Storage;
 using Microsoft.Extensions.Logging;
+using EventIngest.Ids;
 
 namespace EventIngest.Api;
 
@@ -27,7 +27,7 @@ public sealed record ReplayView(string InternalId, string DeliveryId, IReadOnlyL
 /// original delivery (which has neither), and each replay is logged (<see cref="ReplayLog"/>). Routing is the one recorded at ingest. An envelope the
 /// marker pushes over the inline limit goes to a blob of its own and travels as a claim check.
 /// </summary>
-public sealed class EventReplayer(StorageAccount storage, EventReader reader, EventQueue queue, ReplayLog log, TimeProvider time, ILogger<EventReplayer> logger)
+public sealed class EventReplayer(LargeEnvelopes large, EventLookup reader, EventQueue queue, ReplayLog log, TimeProvider time, ILogger<EventReplayer> logger)
 {
     public async Task<ReplayOutcome> ReplayAsync(string environment, string internalId, CancellationToken ct)
     {
@@ -35,25 +35,19 @@ public sealed class EventReplayer(StorageAccount storage, EventReader reader, Ev
         if (record is null) return new ReplayOutcome(ReplayStatus.NotFound);
 
         var now = time.GetUtcNow().ToUnixTimeMilliseconds();
-        var due = record.GetInt64("Due");
-        var refusal = EventStates.ReplayRefusal(EventStates.Of(record.GetString("State"), due, now), due);
+        var due = record.Due;
+        var refusal = EventStates.ReplayRefusal(EventStates.Of(record.State, due, now), due);
         if (refusal is not null) return new ReplayOutcome(ReplayStatus.Refused, Reason: refusal);
 
         var deliveryId = Ulid.NewUlid(now);
-        var envelope = MarkAsReplay(await reader.ReadEnvelopeAsync(record, ct), deliveryId);
-        var message = envelope;
-        if (envelope.Length > EventMessage.InlineLimit)
-        {
-            var blobName = BlobNameFor(environment, internalId, deliveryId);
-            await storage.LargeEvents.GetBlobClient(blobName).UploadAsync(BinaryData.FromBytes(envelope), new BlobUploadOptions(), ct);
-            var claimCheck = EventMessage.BuildClaimCheck(internalId, environment, record.GetString("Name"), storage.LargeEvents.Name, blobName, envelope.Length);
-            message = MarkAsReplay(claimCheck, deliveryId);
-        }
+        var envelope = MarkAsReplay(await large.ReadAsync(record, ct), deliveryId);
+        var message = await large.MessageForNewAsync(environment, internalId, record.Name, envelope, ReplayAttempt(deliveryId), ct);
+        if (!ReferenceEquals(message, envelope)) message = MarkAsReplay(message, deliveryId); // the claim check carries the marker too
 
-        var queues = record.GetString("Queues").Split(',', StringSplitOptions.RemoveEmptyEntries);
+        var queues = record.Queues;
         await queue.SendAsync(queues.Select(q => (q, message)), ct);
         logger.LogInformation("Replayed event {InternalId} in {Environment} as delivery {DeliveryId} to {QueueCount} queue(s)",
-            internalId, environment, deliveryId, queues.Length);
+            internalId, environment, deliveryId, queues.Count);
         try
         {
             await log.AddAsync(environment, internalId, new ReplayEntry(deliveryId, queues, now), ct);
@@ -68,7 +62,9 @@ public sealed class EventReplayer(StorageAccount storage, EventReader reader, Ev
 
     /// <summary>Blob of a replayed envelope: beside the original's, one per delivery, so the original stays as ingested.</summary>
     public static string BlobNameFor(string environment, string internalId, string deliveryId) =>
-        $"{environment}/{internalId}.replay-{deliveryId}.json";
+        LargeEnvelopes.BlobNameFor(environment, internalId, ReplayAttempt(deliveryId));
+
+    private static string ReplayAttempt(string deliveryId) => "replay-" + deliveryId;
 
     /// <summary>The envelope (or claim-check message) with the replay marker and delivery id added last.</summary>
     public static byte[] MarkAsReplay(ReadOnlySpan<byte> message, string deliveryId)

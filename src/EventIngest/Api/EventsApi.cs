@@ -2,6 +2,7 @@ using System.Globalization;
 using EventIngest.Ingest;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Primitives;
+using EventIngest.Ids;
 
 namespace EventIngest.Api;
 
@@ -9,7 +10,7 @@ namespace EventIngest.Api;
 /// The REST v1 event routes, shared by the Functions app and the local host. Each runs behind
 /// <see cref="ApiGate"/>, so the environment is always the signing key's own.
 /// </summary>
-public sealed class EventsApi(ApiGate gate, EventReader reader, EventListing listing, EventReplayer replayer, TimeProvider time)
+public sealed class EventsApi(ApiGate gate, EventLookup reader, EventListing listing, EventReplayer replayer, TimeProvider time)
 {
     public const int DefaultLimit = 20;
     public const int MaxLimit = 100;

@@ -3,6 +3,7 @@ using System.Security.Cryptography;
 using System.Text.Json;
 using EventIngest.Ingest;
 using EventIngest.Storage;
+using EventIngest.Ids;
 
 namespace EventIngest.Api;
 

@@ -5,6 +5,7 @@ using EventIngest.Ingest;
 using EventIngest.Scheduling;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Options;
+using EventIngest.Ids;
 
 namespace EventIngest.Api;
 

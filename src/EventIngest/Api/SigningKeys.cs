@@ -1,4 +1,5 @@
 using Microsoft.Extensions.Options;
+using EventIngest.Auth;
 
 namespace EventIngest.Api;
 

@@ -6,6 +6,8 @@ using EventIngest.Telemetry;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
+using EventIngest.Ids;
+using EventIngest.Http;
 
 namespace EventIngest.Ingest;
 
@@ -41,7 +43,7 @@ public sealed class EventEndpoint(
         public string? TraceParent { get; init; }
         public string? Environment { get; set; }
         public RefusalReason? Reason { get; set; }
-        public IReadOnlyList<EventOutcome>? Outcomes { get; set; }
+        public IReadOnlyList<EventReceipt>? Outcomes { get; set; }
         public StorageTally? Storage { get; set; }
     }
 

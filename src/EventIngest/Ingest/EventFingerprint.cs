@@ -2,6 +2,7 @@ using System.Buffers.Binary;
 using System.Runtime.InteropServices;
 using System.Security.Cryptography;
 using System.Text;
+using EventIngest.Ids;
 
 namespace EventIngest.Ingest;
 
@@ -46,12 +47,4 @@ public static class EventFingerprint
         hash.AppendData(length);
         hash.AppendData(bytes);
     }
-}
-
-/// <summary>A request's seed gives an id that already names a different event: refused with 409, nothing kept.</summary>
-public sealed class SeedReusedException(int index) : Exception($"event {index}: {Reason}")
-{
-    public const string Reason = "the " + IdSeed.HeaderName + " header was already used for different events; send new events with a new seed";
-
-    public int Index { get; } = index;
 }

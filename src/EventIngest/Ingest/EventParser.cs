@@ -1,3 +1,4 @@
+using EventIngest.Storage;
 using EventIngest.Encryption;
 using System.Runtime.InteropServices;
 using System.Text;
@@ -25,6 +26,11 @@ public sealed class ParsedEvent
     /// <summary>The <c>ts</c> as the caller sent it: 0 when absent (a retry then gets another time of receipt).</summary>
     public long SentTs { get; init; }
     public string? V { get; init; }
+
+    /// <summary>The queue envelope of the event (<see cref="EventMessage"/>).</summary>
+    /// <param name="sealedUser">The event's <c>user</c>, sealed; never the plain object.</param>
+    public byte[] ToMessage(string internalId, string environment, string sealedUser, long receivedAt, string? traceParent = null) =>
+        EventMessage.Build(internalId, environment, Name, Id, Data, DataHasInngestKey, Ts, V, sealedUser, receivedAt, traceParent);
 }
 
 public sealed record FieldError(int? Index, string? Field, string Message)

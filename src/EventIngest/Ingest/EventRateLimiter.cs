@@ -14,6 +14,8 @@ namespace EventIngest.Ingest;
 /// the key's next request waits until the debt is repaid. Buckets are keyed by a hash of the
 /// event key, never the key itself, and a bucket that has refilled is forgotten, so memory is
 /// bounded by <see cref="RateLimitOptions.MaxKeys"/>.
+/// Not System.Threading.RateLimiting's TokenBucketRateLimiter: it refuses a lease larger than the bucket and never
+/// lends tokens, and this bucket must let a whole batch through on one token and carry the rest as debt.
 /// </summary>
 public sealed class EventRateLimiter
 {

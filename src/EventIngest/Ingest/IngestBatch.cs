@@ -1,3 +1,6 @@
+using EventIngest.Ids;
+using EventIngest.Storage;
+
 namespace EventIngest.Ingest;
 
 public enum Outcome
@@ -9,18 +12,7 @@ public enum Outcome
 
 /// <summary>What the caller is told about one event: its internal id (the original's for a
 /// duplicate), the outcome and, when scheduled, when it is due.</summary>
-public readonly record struct EventOutcome(string Id, Outcome Outcome, long? Due);
-
-/// <summary>How an event is protected against being stored twice.</summary>
-public enum KeyKind
-{
-    /// <summary>No seed header and no <c>id</c>: every send is a new event.</summary>
-    None,
-    /// <summary>The seed-derived internal id is the key; the event record itself is the claim.</summary>
-    Seed,
-    /// <summary>The caller's <c>id</c> is the key; a claim row in the idempotency table points at the winner.</summary>
-    Caller,
-}
+public readonly record struct EventReceipt(string Id, Outcome Outcome, long? Due);
 
 /// <summary>One event on its way through the pipeline.</summary>
 public sealed class PendingEvent
@@ -39,13 +31,11 @@ public sealed class PendingEvent
     public required byte[] Message { get; init; }
     /// <summary>What makes a retry the same event (<see cref="EventFingerprint"/>).</summary>
     public required byte[] Fingerprint { get; init; }
-    /// <summary>Name of the blob holding <see cref="Message"/> when it is too big to go inline.</summary>
-    public string? BlobName { get; set; }
+    /// <summary>The event's record, once its envelope is stored (inline, or as a blob: <see cref="LargeEnvelopes"/>).</summary>
+    public EventRecord? Record { get; set; }
 
-    /// <summary>This request inserted the event's record.</summary>
-    public bool RecordWritten { get; set; }
-    /// <summary>The record was already there (a retry of the same seeded request).</summary>
-    public bool RecordExisted { get; set; }
+    /// <summary>What writing the record came to (<see cref="EventStore.WriteRecordsAsync"/>).</summary>
+    public RecordWritten Written { get; set; }
     /// <summary>Set when the event is a duplicate: the internal id of the event that won.</summary>
     public string? DuplicateOf { get; set; }
     /// <summary>An earlier event of the same request with the same <c>id</c>.</summary>
@@ -53,11 +43,11 @@ public sealed class PendingEvent
 
     public bool IsDuplicate => DuplicateOf is not null || SameKeyAs is not null;
 
-    public EventOutcome ToOutcome()
+    public EventReceipt ToOutcome()
     {
-        if (SameKeyAs is { } first) return new EventOutcome(first.ToOutcome().Id, Outcome.Duplicate, null);
-        if (DuplicateOf is { } original) return new EventOutcome(original, Outcome.Duplicate, null);
-        return Due is { } due ? new EventOutcome(InternalId, Outcome.Scheduled, due) : new EventOutcome(InternalId, Outcome.Accepted, null);
+        if (SameKeyAs is { } first) return new EventReceipt(first.ToOutcome().Id, Outcome.Duplicate, null);
+        if (DuplicateOf is { } original) return new EventReceipt(original, Outcome.Duplicate, null);
+        return Due is { } due ? new EventReceipt(InternalId, Outcome.Scheduled, due) : new EventReceipt(InternalId, Outcome.Accepted, null);
     }
 }
 
@@ -75,4 +65,9 @@ public sealed class IngestBatch
     /// <summary>The record partition: all ids of one seed share their first 19 characters.</summary>
     public required string RecordPartition { get; init; }
     public required IReadOnlyList<PendingEvent> Events { get; init; }
+
+    private RequestAttempt? _attempt;
+
+    /// <summary>The request attempt as storage and the outbox know it.</summary>
+    public RequestAttempt Attempt => _attempt ??= new(Environment, Nonce, ReceivedAt, Seed, Events.Count, OutboxPartition, RecordPartition);
 }

@@ -5,6 +5,8 @@ using EventIngest.Scheduling;
 using EventIngest.Storage;
 using EventIngest.Telemetry;
 using Microsoft.Extensions.Options;
+using EventIngest.Delivery;
+using EventIngest.Ids;
 
 namespace EventIngest.Ingest;
 
@@ -22,6 +24,7 @@ public sealed class IngestPipeline(
     Outbox outbox,
     EventStore store,
     EventQueue queue,
+    LargeEnvelopes large,
     Scheduler scheduler,
     UserDataProtector protector,
     QueueRouter router,
@@ -33,16 +36,11 @@ public sealed class IngestPipeline(
     // take its outbox row over; past this it gives up with 503 and the repair finishes the work.
     private readonly TimeSpan _deadline = repairOptions.Value.RepairAfter / 2;
 
-    /// <summary>Events sent between two notes of progress on the outbox row: a request killed while
-    /// sending is re-sent by the repair from its last note, so about this many events, plus the
-    /// sends in flight, twice.</summary>
-    public const int ProgressEvery = 64;
-
     /// <param name="traceParent">The request's W3C trace context, carried in each of its messages so a consumer continues the trace.</param>
     /// <param name="requestAborted">The client hung up. Honoured only until the outbox row is written:
     /// from then on the request finishes what it started (or stops at its deadline, leaving the
     /// rest to the repair job), so a client that goes away never leaves a half-sent request behind.</param>
-    public async Task<IReadOnlyList<EventOutcome>> IngestAsync(string environment, IdSeed? headerSeed, IReadOnlyList<ParsedEvent> events, long receivedAt, string? traceParent, CancellationToken requestAborted)
+    public async Task<IReadOnlyList<EventReceipt>> IngestAsync(string environment, IdSeed? headerSeed, IReadOnlyList<ParsedEvent> events, long receivedAt, string? traceParent, CancellationToken requestAborted)
     {
         if (events.Count == 0) return [];
         var started = Stopwatch.StartNew();
@@ -59,11 +57,18 @@ public sealed class IngestPipeline(
         {
             using (IngestActivities.StartStep(IngestActivities.Record))
             {
-                await outbox.OpenAsync(batch, ct);
+                await outbox.OpenAsync(batch.Attempt, ct);
                 try
                 {
-                    await queue.StoreLargeAsync(environment, batch.Nonce, batch.Events.Where(e => !e.IsDuplicate), ct);
-                    await store.WriteRecordsAsync(batch, ct);
+                    var stored = batch.Events.Where(e => !e.IsDuplicate).ToList();
+                    var blobs = await large.StoreAsync(environment, batch.Nonce, [.. stored.Select(e => (e.InternalId, e.Message))], ct);
+                    for (var i = 0; i < stored.Count; i++) stored[i].Record = RecordOf(batch, stored[i], blobs[i]);
+                    var written = await store.WriteRecordsAsync(batch.Attempt, [.. stored.Select(e => new RecordWrite(e.Index, e.Record!, e.Key))], ct);
+                    for (var i = 0; i < stored.Count; i++)
+                    {
+                        stored[i].Written = written[i];
+                        if (written[i] == RecordWritten.Duplicate) stored[i].DuplicateOf = stored[i].InternalId;
+                    }
                 }
                 catch (SeedReusedException)
                 {
@@ -71,7 +76,7 @@ public sealed class IngestPipeline(
                     throw;
                 }
             }
-            using (IngestActivities.StartStep(IngestActivities.Claim)) await store.ClaimKeysAsync(batch, ct);
+            using (IngestActivities.StartStep(IngestActivities.Claim)) await ClaimKeysAsync(batch, ct);
             using (IngestActivities.StartStep(IngestActivities.Send)) await SendAsync(batch, ct);
         }
         catch (OperationCanceledException ex) when (deadline.IsCancellationRequested)
@@ -80,16 +85,25 @@ public sealed class IngestPipeline(
         }
 
         // Everything is on its queues: the answer goes out now, the outbox row is removed after it.
-        outbox.Finish(batch);
+        outbox.Finish(batch.Attempt);
 
-        var outcomes = new EventOutcome[batch.Events.Count];
+        var outcomes = new EventReceipt[batch.Events.Count];
         foreach (var e in batch.Events) outcomes[e.Index] = e.ToOutcome();
         return outcomes;
     }
 
+    /// <summary>Claims the caller keys (<c>id</c>) of the batch; losers become duplicates of the winner.</summary>
+    private async Task ClaimKeysAsync(IngestBatch batch, CancellationToken ct)
+    {
+        var claimants = batch.Events.Where(e => e.Key == KeyKind.Caller && !e.IsDuplicate).ToList();
+        if (claimants.Count == 0) return;
+        var lost = await store.ClaimKeysAsync(batch.Attempt, [.. claimants.Select(e => new KeyClaim(e.Index, e.Record!, e.Written))], ct);
+        foreach (var (i, holder) in lost) claimants[i].DuplicateOf = holder;
+    }
+
     /// <summary>Scheduled events get their markers first; then every other event is sent, and
     /// whenever the events sent without a gap from the start of the request have grown by
-    /// <see cref="ProgressEvery"/>, that count is noted on the outbox row (one note at a time,
+    /// <see cref="Outbox.ProgressEvery"/>, that count is noted on the outbox row (one note at a time,
     /// while the sends go on).</summary>
     private async Task SendAsync(IngestBatch batch, CancellationToken ct)
     {
@@ -97,13 +111,14 @@ public sealed class IngestPipeline(
         await scheduler.PlaceAsync(batch.Environment, [.. batch.Events.Where(e => !e.IsDuplicate && e.Due is not null).Select(e => ToScheduled(batch, e))], ct);
         foreach (var e in batch.Events.Where(e => e.Due is not null)) progress.Sent(e.Index);
 
-        await queue.SendAsync(batch.Environment, batch.Events.Where(e => !e.IsDuplicate && e.Due is null), router.IsPacked,
-            e => progress.Sent(e.Index, through => outbox.NoteProgressAsync(batch, through, ct)), ct);
+        var toSend = batch.Events.Where(e => !e.IsDuplicate && e.Due is null).ToList();
+        await queue.SendAsync(batch.Environment, [.. toSend.Select(e => e.Record!)], router.IsPacked,
+            i => progress.Sent(toSend[i].Index, through => outbox.NoteProgressAsync(batch.Attempt, through, ct)), ct);
         await progress.LastNote;
     }
 
     /// <summary>Which events are sent, and how many from the start of the request are without a
-    /// gap; starts a note of that count when it has grown by <see cref="ProgressEvery"/> and no
+    /// gap; starts a note of that count when it has grown by <see cref="Outbox.ProgressEvery"/> and no
     /// note is in flight.</summary>
     private sealed class SendProgress
     {
@@ -126,7 +141,7 @@ public sealed class IngestPipeline(
             {
                 _sent[index] = true;
                 while (_through < _sent.Length && _sent[_through]) _through++;
-                if (note is null || _through == _sent.Length || _through - _noted < ProgressEvery || !LastNote.IsCompleted) return;
+                if (note is null || _through == _sent.Length || _through - _noted < Outbox.ProgressEvery || !LastNote.IsCompleted) return;
                 _noted = _through;
                 LastNote = note(_through);
             }
@@ -136,10 +151,30 @@ public sealed class IngestPipeline(
     /// <summary>A refused request (409) takes back what it wrote; if it cannot, the repair job does.</summary>
     private async Task AbandonAsync(IngestBatch batch, CancellationToken ct)
     {
-        await outbox.MarkAbandonedAsync(batch, ct);
+        await outbox.MarkAbandonedAsync(batch.Attempt, ct);
         await store.DeleteWrittenByAsync(batch.RecordPartition, batch.Nonce, ct);
-        await outbox.DeleteAsync(batch, ct);
+        await outbox.DeleteAsync(batch.Attempt, ct);
     }
+
+    /// <summary>The record of an event: the envelope inline, or the blob it was stored in.</summary>
+    private static EventRecord RecordOf(IngestBatch batch, PendingEvent e, string? blob) => new()
+    {
+        PartitionKey = batch.RecordPartition,
+        InternalId = e.InternalId,
+        Name = e.Name,
+        Id = e.Id,
+        Ts = e.Ts,
+        V = e.V,
+        ReceivedAt = batch.ReceivedAt,
+        State = e.Due is null ? RecordState.Pending : RecordState.Scheduled,
+        Due = e.Due,
+        Queues = e.Queues,
+        Message = e.Message,
+        Blob = blob,
+        Writer = batch.Nonce,
+        Outbox = batch.OutboxPartition,
+        Fingerprint = e.Fingerprint,
+    };
 
     private static ScheduledItem ToScheduled(IngestBatch batch, PendingEvent e) =>
         new(e.InternalId, e.Name, e.Id, e.Due!.Value, batch.RecordPartition);
@@ -184,7 +219,7 @@ public sealed class IngestPipeline(
                 Due = e.Ts > scheduleAfter ? e.Ts : null,
                 Key = e.Id is not null ? KeyKind.Caller : seed.FromHeader ? KeyKind.Seed : KeyKind.None,
                 Queues = router.QueuesFor(e.Name, internalIds[i]),
-                Message = stored ? EventMessage.Build(internalIds[i], environment, e, sealedUsers[sealedIndex++], receivedAt, traceParent) : [],
+                Message = stored ? e.ToMessage(internalIds[i], environment, sealedUsers[sealedIndex++], receivedAt, traceParent) : [],
                 Fingerprint = stored ? EventFingerprint.Of(e) : [],
                 SameKeyAs = stored ? null : pending[sameKeyAs[i]],
             };

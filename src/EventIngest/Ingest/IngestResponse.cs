@@ -11,11 +11,11 @@ namespace EventIngest.Ingest;
 public sealed class IngestResponse : IResult
 {
     private readonly int _status;
-    private readonly IReadOnlyList<EventOutcome> _outcomes;
+    private readonly IReadOnlyList<EventReceipt> _outcomes;
     private readonly IReadOnlyList<FieldError> _errors;
     private readonly int? _retryAfterSeconds;
 
-    private IngestResponse(int status, IReadOnlyList<EventOutcome> outcomes, IReadOnlyList<FieldError> errors, int? retryAfterSeconds)
+    private IngestResponse(int status, IReadOnlyList<EventReceipt> outcomes, IReadOnlyList<FieldError> errors, int? retryAfterSeconds)
     {
         _status = status;
         _outcomes = outcomes;
@@ -23,7 +23,7 @@ public sealed class IngestResponse : IResult
         _retryAfterSeconds = retryAfterSeconds;
     }
 
-    public static IngestResponse Success(IReadOnlyList<EventOutcome> outcomes) => new(200, outcomes, [], null);
+    public static IngestResponse Success(IReadOnlyList<EventReceipt> outcomes) => new(200, outcomes, [], null);
 
     public static IngestResponse Error(int status, string message, int? retryAfterSeconds = null) =>
         new(status, [], [new FieldError(null, null, message)], retryAfterSeconds);

@@ -33,7 +33,7 @@ public static class ScheduleIndex
 
     /// <summary>The bucket of an event: by the part of its internal id its whole request shares.</summary>
     public static int BucketOf(string internalId) =>
-        (int)(Ingest.QueueShards.Hash(internalId.Length > RequestPrefix ? internalId[..RequestPrefix] : internalId) % Buckets);
+        (int)(QueueShards.Hash(internalId.Length > RequestPrefix ? internalId[..RequestPrefix] : internalId) % Buckets);
 
     // Ids of one seed share their first 19 characters (docs/architecture.md, Storage layout).
     private const int RequestPrefix = 19;

@@ -6,6 +6,7 @@ using Azure.Storage.Queues.Models;
 using EventIngest.Storage;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
+using EventIngest.Delivery;
 
 namespace EventIngest.Scheduling;
 
@@ -37,7 +38,7 @@ public enum ScheduleChange
 /// conditional update, which leaves every older marker stale. Index rows in the schedule table
 /// only list pending events (<c>GET /v1/scheduled</c>).
 /// </summary>
-public sealed class Scheduler(StorageAccount storage, EventQueue queue, Telemetry.IngestMetrics metrics, IOptions<SchedulingOptions> options, IOptions<RepairOptions> repairOptions, TimeProvider time, ILogger<Scheduler> logger)
+public sealed class Scheduler(StorageAccount storage, EventQueue queue, LargeEnvelopes large, Telemetry.IngestMetrics metrics, IOptions<SchedulingOptions> options, IOptions<RepairOptions> repairOptions, TimeProvider time, ILogger<Scheduler> logger)
 {
     private const int ReceiveBatch = 32;
 
@@ -308,10 +309,10 @@ public sealed class Scheduler(StorageAccount storage, EventQueue queue, Telemetr
         for (var attempt = 0; attempt < 5; attempt++)
         {
             var record = await GetAsync(storage.Events, RecordKeys.Partition(m.Environment, m.InternalId), RecordKeys.Row(m.InternalId), ct);
-            var state = record?.GetString("State");
-            if (record is null || record.GetInt64("Due") != m.Due || state is not (RecordState.Scheduled or RecordState.Releasing)) return (false, null); // stale
-            var ours = record.GetString("Releaser") == releaser; // our take landed, its answer was lost
-            if (!ours && state == RecordState.Releasing && record.GetInt64("ReleasingSince") is { } since && Now - since < _lease.TotalMilliseconds)
+            var state = record?.State;
+            if (record is null || record.Due != m.Due || state is not (RecordState.Scheduled or RecordState.Releasing)) return (false, null); // stale
+            var ours = record.Releaser == releaser; // our take landed, its answer was lost
+            if (!ours && state == RecordState.Releasing && record.ReleasingSince is { } since && Now - since < _lease.TotalMilliseconds)
             {
                 // Another release holds it; look again once its lease is over.
                 return (false, TimeSpan.FromMilliseconds(_lease.TotalMilliseconds - (Now - since)));
@@ -319,7 +320,7 @@ public sealed class Scheduler(StorageAccount storage, EventQueue queue, Telemetr
             var held = record.ETag;
             if (!ours)
             {
-                var take = new TableEntity(record.PartitionKey, record.RowKey) { ["State"] = RecordState.Releasing, ["ReleasingSince"] = Now, ["Releaser"] = releaser };
+                var take = record.ReleaseTake(Now, releaser);
                 try
                 {
                     held = (await storage.Events.UpdateEntityAsync(take, record.ETag, TableUpdateMode.Merge, ct)).Headers.ETag ?? ETag.All;
@@ -329,13 +330,11 @@ public sealed class Scheduler(StorageAccount storage, EventQueue queue, Telemetr
                     continue; // cancelled, rescheduled or taken meanwhile (or our own take, retried): look again
                 }
             }
-            var envelope = record.GetBinary("Message");
-            var body = queue.MessageFor(m.Environment, m.InternalId, record.GetString("Name"), envelope, record.GetString("Blob"), envelope?.Length ?? 0);
-            await queue.SendAsync(Queues(record).Select(q => (q, body)), ct);
+            await queue.SendRecordAsync(m.Environment, record, ct);
             metrics.Released(m.Environment, TimeSpan.FromMilliseconds(Now - m.Due));
             try
             {
-                await storage.Events.UpdateEntityAsync(new TableEntity(record.PartitionKey, record.RowKey) { ["State"] = RecordState.Released }, held, TableUpdateMode.Merge, ct);
+                await storage.Events.UpdateEntityAsync(record.StateChange(RecordState.Released), held, TableUpdateMode.Merge, ct);
             }
             catch (RequestFailedException ex) when (ex.Status is 412 or 404)
             {
@@ -381,7 +380,7 @@ public sealed class Scheduler(StorageAccount storage, EventQueue queue, Telemetr
             if (verdict != ScheduleChange.Done) return verdict;
             try
             {
-                await storage.Events.UpdateEntityAsync(new TableEntity(record!.PartitionKey, record.RowKey) { ["State"] = RecordState.Cancelled }, record.ETag, TableUpdateMode.Merge, ct);
+                await storage.Events.UpdateEntityAsync(record!.StateChange(RecordState.Cancelled), record.ETag, TableUpdateMode.Merge, ct);
             }
             catch (RequestFailedException ex) when (ex.Status is 412 or 404)
             {
@@ -389,7 +388,7 @@ public sealed class Scheduler(StorageAccount storage, EventQueue queue, Telemetr
                 if ((await LoadScheduledAsync(environment, internalId, ct)).Verdict == ScheduleChange.Cancelled) break;
                 continue;
             }
-            var due = record.GetInt64("Due")!.Value;
+            var due = record.Due!.Value;
             await TidyAsync(environment, due, internalId, ScheduleIndex.Cancelled, ct);
             return ScheduleChange.Done;
         }
@@ -404,22 +403,16 @@ public sealed class Scheduler(StorageAccount storage, EventQueue queue, Telemetr
     {
         var (record, verdict) = await LoadScheduledAsync(environment, internalId, ct);
         if (verdict != ScheduleChange.Done) return verdict;
-        var oldDue = record!.GetInt64("Due")!.Value;
+        var oldDue = record!.Due!.Value;
 
-        var envelope = await EnvelopeAsync(record, ct);
+        var envelope = await large.ReadAsync(record, ct);
         var updated = EventMessage.WithTs(envelope, newTs);
-        var blob = record.GetString("Blob");
-        if (blob is not null)
-        {
-            blob = EventQueue.BlobNameFor(environment, internalId, ScheduleIndex.Due(newTs));
-            await storage.LargeEvents.GetBlobClient(blob).UploadAsync(BinaryData.FromBytes(updated), overwrite: true, ct);
-        }
-        var item = new ScheduledItem(internalId, record.GetString("Name"), record.GetString("Id"), newTs, record.PartitionKey);
+        var blob = record.Blob;
+        if (blob is not null) blob = await large.StoreAsync(environment, internalId, ScheduleIndex.Due(newTs), updated, ct);
+        var item = new ScheduledItem(internalId, record.Name, record.Id, newTs, record.PartitionKey);
         await PlaceAsync(environment, [item], ct);
 
-        var change = new TableEntity(record.PartitionKey, record.RowKey) { ["Due"] = newTs, ["Ts"] = newTs };
-        if (blob is null) change["Message"] = updated;
-        else change["Blob"] = blob;
+        var change = record.Move(newTs, updated, blob);
         try
         {
             await storage.Events.UpdateEntityAsync(change, record.ETag, TableUpdateMode.Merge, ct);
@@ -427,7 +420,7 @@ public sealed class Scheduler(StorageAccount storage, EventQueue queue, Telemetr
         catch (RequestFailedException ex) when (ex.Status is 412 or 404)
         {
             var (now, nowVerdict) = await LoadScheduledAsync(environment, internalId, ct);
-            if (nowVerdict != ScheduleChange.Done || now!.GetInt64("Due") != newTs)
+            if (nowVerdict != ScheduleChange.Done || now!.Due != newTs)
             {
                 // Released, cancelled or moved by someone else: the marker just sent is stale.
                 if (oldDue != newTs) await DeleteIndexQuietlyAsync(environment, newTs, internalId, ct);
@@ -472,21 +465,21 @@ public sealed class Scheduler(StorageAccount storage, EventQueue queue, Telemetr
         {
             var internalId = ScheduleIndex.InternalIdOf(rows[i]);
             var record = await GetAsync(storage.Events, RecordKeys.Partition(environment, internalId), RecordKeys.Row(internalId), token);
-            current[i] = record?.GetString("State") == RecordState.Scheduled && record.GetInt64("Due") == rows[i].GetInt64("Due");
+            current[i] = record?.State == RecordState.Scheduled && record.Due == rows[i].GetInt64("Due");
         });
         return ([.. rows.Where((_, i) => current[i])], next);
     }
 
     /// <summary>Puts a scheduled record's marker (and index row) in place again, for the repair job.
     /// A repeated marker is harmless: only the record decides what is released.</summary>
-    public Task EnsurePlacedAsync(string environment, TableEntity record, CancellationToken ct) =>
-        PlaceAsync(environment, [new ScheduledItem(RecordKeys.InternalIdOf(record.RowKey), record.GetString("Name"), record.GetString("Id"), record.GetInt64("Due")!.Value, record.PartitionKey)], ct);
+    public Task EnsurePlacedAsync(string environment, EventRecord record, CancellationToken ct) =>
+        PlaceAsync(environment, [new ScheduledItem(record.InternalId, record.Name, record.Id, record.Due!.Value, record.PartitionKey)], ct);
 
-    private async Task<(TableEntity? Record, ScheduleChange Verdict)> LoadScheduledAsync(string environment, string internalId, CancellationToken ct)
+    private async Task<(EventRecord? Record, ScheduleChange Verdict)> LoadScheduledAsync(string environment, string internalId, CancellationToken ct)
     {
         await storage.EnsureCreatedAsync(ct);
         var record = await GetAsync(storage.Events, RecordKeys.Partition(environment, internalId), RecordKeys.Row(internalId), ct);
-        return record?.GetString("State") switch
+        return record?.State switch
         {
             null or RecordState.Void => (null, ScheduleChange.NotFound),
             RecordState.Scheduled => (record, ScheduleChange.Done),
@@ -545,15 +538,10 @@ public sealed class Scheduler(StorageAccount storage, EventQueue queue, Telemetr
         await DeleteQuietlyAsync(new TableEntity(pk, rk), ct);
     }
 
-    private async Task<byte[]> EnvelopeAsync(TableEntity record, CancellationToken ct) =>
-        record.GetBinary("Message") ?? (await storage.LargeEvents.GetBlobClient(record.GetString("Blob")).DownloadContentAsync(ct)).Value.Content.ToArray();
-
-    private static string[] Queues(TableEntity record) => record.GetString("Queues").Split(',', StringSplitOptions.RemoveEmptyEntries);
-
-    private static async Task<TableEntity?> GetAsync(TableClient table, string pk, string rk, CancellationToken ct)
+    private static async Task<EventRecord?> GetAsync(TableClient table, string pk, string rk, CancellationToken ct)
     {
         var response = await table.GetEntityIfExistsAsync<TableEntity>(pk, rk, cancellationToken: ct);
-        return response.HasValue ? response.Value : null;
+        return response.HasValue ? EventRecord.FromEntity(response.Value!) : null;
     }
 
     /// <summary>Deletes a row; false when it was not there.</summary>

@@ -1,17 +1,15 @@
 using Azure;
-using Azure.Storage.Blobs.Models;
 using Azure.Storage.Queues;
 using Azure.Storage.Queues.Models;
-using EventIngest.Ingest;
 
 namespace EventIngest.Storage;
 
 /// <summary>
 /// Puts events on their queues, one message per event and queue (or, on a packed queue, as few
-/// messages as the events of a request fit in). Envelopes too large for a queue message are stored
-/// as blobs first and the message carries a reference (claim check).
+/// messages as the events of a request fit in). An envelope too large for a queue message travels as
+/// the claim check of its blob (<see cref="LargeEnvelopes"/>).
 /// </summary>
-public sealed class EventQueue(StorageAccount storage)
+public sealed class EventQueue(StorageAccount storage, LargeEnvelopes large)
 {
     private const int SendConcurrency = 32;
     // Sends in flight from this instance, all requests together: without a bound, 16 requests of
@@ -19,39 +17,26 @@ public sealed class EventQueue(StorageAccount storage)
     private const int InstanceSendLimit = 64;
     private readonly SemaphoreSlim _sendSlots = new(InstanceSendLimit, InstanceSendLimit);
 
-    /// <summary>A blob per event and request attempt: a retry never overwrites the envelope an earlier
-    /// attempt's record points at (its <c>ts</c> may differ when the sender set none).</summary>
-    public static string BlobNameFor(string environment, string internalId, string attempt) => $"{environment}/{internalId}.{attempt}.json";
-
-    /// <summary>Uploads the envelopes that cannot go inline; must finish before their records are written.</summary>
-    public async Task StoreLargeAsync(string environment, string attempt, IEnumerable<PendingEvent> events, CancellationToken ct)
+    /// <summary>Sends a stored record to its queues: its envelope, or the claim check of its blob.</summary>
+    public Task SendRecordAsync(string environment, EventRecord record, CancellationToken ct)
     {
-        var large = events.Where(e => e.Message.Length > EventMessage.InlineLimit).ToList();
-        foreach (var e in large) e.BlobName = BlobNameFor(environment, e.InternalId, attempt);
-        await Parallel.ForEachAsync(large, new ParallelOptions { MaxDegreeOfParallelism = 8, CancellationToken = ct }, async (e, token) =>
-            await storage.LargeEvents.GetBlobClient(e.BlobName).UploadAsync(BinaryData.FromBytes(e.Message), new BlobUploadOptions(), token));
+        var body = large.MessageFor(environment, record.InternalId, record.Name, record.Message, record.Blob, record.Message?.Length ?? 0);
+        return SendAsync(record.Queues.Select(q => (q, body)), ct);
     }
 
-    /// <summary>The message body for an event: the envelope itself, or a claim check pointing at its blob.</summary>
-    public byte[] MessageFor(string environment, string internalId, string name, byte[]? envelope, string? blobName, int envelopeLength) =>
-        blobName is null
-            ? envelope!
-            : EventMessage.BuildClaimCheck(internalId, environment, name, storage.LargeEvents.Name, blobName, envelopeLength);
-
-    /// <summary>Sends each event to its queues, up to <see cref="SendConcurrency"/> messages at once, and
-    /// reports each event once all its messages are sent. On a queue for which <paramref name="packed"/> is
+    /// <summary>Sends each record to its queues, up to <see cref="SendConcurrency"/> messages at once, and
+    /// reports each (by its position) once all its messages are sent. On a queue for which <paramref name="packed"/> is
     /// true, the events go in as few messages as fit under <see cref="EventMessage.InlineLimit"/>, in request
     /// order (<see cref="EventMessage.BuildPack"/>); a message that would hold one event is that event's own.</summary>
-    public Task SendAsync(string environment, IEnumerable<PendingEvent> events, Func<string, bool> packed, Action<PendingEvent> sent, CancellationToken ct)
+    public Task SendAsync(string environment, IReadOnlyList<EventRecord> list, Func<string, bool> packed, Action<int> sent, CancellationToken ct)
     {
-        var list = events as IReadOnlyList<PendingEvent> ?? [.. events];
         var unsent = new int[list.Count];
         var messages = new List<(string Queue, byte[] Body, int[] Events)>(list.Count);
         var packs = new Dictionary<string, Pack>(StringComparer.Ordinal);
         for (var i = 0; i < list.Count; i++)
         {
             var e = list[i];
-            var body = MessageFor(environment, e.InternalId, e.Name, e.Message, e.BlobName, e.Message.Length);
+            var body = large.MessageFor(environment, e.InternalId, e.Name, e.Message, e.Blob, e.Message?.Length ?? 0);
             foreach (var queue in e.Queues)
             {
                 unsent[i]++;
@@ -72,7 +57,7 @@ public sealed class EventQueue(StorageAccount storage)
             await SendOneAsync(await storage.ReadyQueueAsync(m.Queue, token), m.Body, static () => null, token);
             foreach (var i in m.Events)
             {
-                if (Interlocked.Decrement(ref unsent[i]) == 0) sent(list[i]);
+                if (Interlocked.Decrement(ref unsent[i]) == 0) sent(i);
             }
         });
     }

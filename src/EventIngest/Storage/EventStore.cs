@@ -3,23 +3,34 @@ using System.Security.Cryptography;
 using System.Text;
 using Azure;
 using Azure.Data.Tables;
-using EventIngest.Ingest;
-using Microsoft.Extensions.Options;
+using EventIngest.Ids;
 
 namespace EventIngest.Storage;
 
 /// <summary>
 /// Table Storage side of ingestion: the event records and the idempotency claims (the outbox row
-/// that guarantees delivery is <see cref="Outbox"/>). Every write that decides "first wins" is a conditional insert
+/// that guarantees delivery is Delivery/Outbox.cs). Every write that decides "first wins" is a conditional insert
 /// (AddEntity fails with 409 when the row exists), never a read followed by a write.
 /// </summary>
-public sealed class EventStore(StorageAccount storage, IOptions<IngestOptions> ingestOptions, TimeProvider time)
+/// <param name="idempotencyWindow">How long a caller key stays claimed (<c>EventIngest:Ingest:IdempotencyWindow</c>).</param>
+public sealed class EventStore(StorageAccount storage, TimeSpan idempotencyWindow, TimeProvider time)
 {
     private const int MaxTransactionActions = 100;
     // Transactions are capped at 4 MiB; binary properties travel base64-encoded.
     private const int MaxTransactionPayload = 2_500_000;
 
-    private readonly TimeSpan _window = ingestOptions.Value.IdempotencyWindow;
+    private readonly TimeSpan _window = idempotencyWindow;
+
+    /// <summary>Columns of the idempotency table's rows: a claim (the internal id holding a caller key, when and by
+    /// which request attempt it was written, whether an expiry row lists it) and an expiry row (the claims it lists).</summary>
+    private static class ClaimColumn
+    {
+        public const string InternalId = "InternalId";
+        public const string CreatedAt = "CreatedAt";
+        public const string Writer = "Writer";
+        public const string Indexed = "Indexed";
+        public const string Claims = "Claims";
+    }
 
     /// <summary>Claim rows live in one of 16 partitions chosen by the key's hash; the row key is the hash.</summary>
     public static (string Partition, string Row) ClaimKeyFor(string environment, string id)
@@ -32,59 +43,40 @@ public sealed class EventStore(StorageAccount storage, IOptions<IngestOptions> i
 
     // ---- records --------------------------------------------------------------------------
 
-    public static TableEntity RecordEntity(IngestBatch batch, PendingEvent e)
-    {
-        var entity = new TableEntity(batch.RecordPartition, RecordKeys.Row(e.InternalId))
-        {
-            ["Name"] = e.Name,
-            ["Ts"] = e.Ts,
-            ["ReceivedAt"] = batch.ReceivedAt,
-            ["State"] = e.Due is null ? RecordState.Pending : RecordState.Scheduled,
-            ["Queues"] = string.Join(',', e.Queues),
-            ["Writer"] = batch.Nonce,
-            ["Outbox"] = batch.OutboxPartition,
-            ["Fingerprint"] = e.Fingerprint,
-        };
-        if (e.Id is not null) entity["Id"] = e.Id;
-        if (e.V is not null) entity["V"] = e.V;
-        if (e.Due is { } due) entity["Due"] = due;
-        if (e.BlobName is null) entity["Message"] = e.Message;
-        else entity["Blob"] = e.BlobName;
-        return entity;
-    }
-
     /// <summary>
     /// Inserts the records of events not yet known. A record that already exists is our own
     /// (a retried insert), void (fenced off: taken over), a different event under the same id
     /// (the seed was reused: <see cref="SeedReusedException"/>), or the same event: for a
     /// seed-keyed event the original of a duplicate; for a caller-keyed one the claim decides.
     /// </summary>
-    public async Task WriteRecordsAsync(IngestBatch batch, CancellationToken ct)
+    /// <returns>What each write came to, by position.</returns>
+    public async Task<RecordWritten[]> WriteRecordsAsync(RequestAttempt attempt, IReadOnlyList<RecordWrite> writes, CancellationToken ct)
     {
-        var pending = batch.Events.Where(e => !e.IsDuplicate).ToList();
-        await Parallel.ForEachAsync(Chunk(pending, e => e.BlobName is null ? e.Message.Length : 512),
+        var results = new RecordWritten[writes.Count];
+        await Parallel.ForEachAsync(Chunk(Enumerable.Range(0, writes.Count).ToList(), i => SizeOf(writes[i].Record)),
             new ParallelOptions { MaxDegreeOfParallelism = 4, CancellationToken = ct },
-            async (chunk, token) => await WriteRecordChunkAsync(batch, chunk, token));
+            async (chunk, token) => await WriteRecordChunkAsync(attempt, writes, chunk, results, token));
+        return results;
     }
 
-    private async Task WriteRecordChunkAsync(IngestBatch batch, List<PendingEvent> chunk, CancellationToken ct)
+    private async Task WriteRecordChunkAsync(RequestAttempt attempt, IReadOnlyList<RecordWrite> writes, List<int> chunk, RecordWritten[] results, CancellationToken ct)
     {
         while (chunk.Count > 0)
         {
             try
             {
-                await InsertAllAsync(storage.Events, chunk.Select(e => RecordEntity(batch, e)).ToList(), ct);
-                foreach (var e in chunk) e.RecordWritten = true;
+                await InsertAllAsync(storage.Events, chunk.Select(i => writes[i].Record.ToEntity()).ToList(), ct);
+                foreach (var i in chunk) results[i] = RecordWritten.Written;
                 return;
             }
             catch (RequestFailedException ex) when (ex.Status == 409)
             {
-                var existing = await ReadRecordsAsync(batch.RecordPartition, chunk.Select(e => e.InternalId), ct);
-                var rest = new List<PendingEvent>(chunk.Count);
-                foreach (var e in chunk)
+                var existing = await ReadRecordsAsync(attempt.RecordPartition, chunk.Select(i => writes[i].Record.InternalId), ct);
+                var rest = new List<int>(chunk.Count);
+                foreach (var i in chunk)
                 {
-                    if (!existing.TryGetValue(RecordKeys.Row(e.InternalId), out var found)) { rest.Add(e); continue; }
-                    await ResolveExistingRecordAsync(batch, e, found, ct);
+                    if (!existing.TryGetValue(writes[i].Record.RowKey, out var found)) { rest.Add(i); continue; }
+                    results[i] = await ResolveExistingRecordAsync(attempt, writes[i], found, ct);
                 }
                 if (rest.Count == chunk.Count)
                 {
@@ -95,11 +87,12 @@ public sealed class EventStore(StorageAccount storage, IOptions<IngestOptions> i
         }
     }
 
-    private async Task ResolveExistingRecordAsync(IngestBatch batch, PendingEvent e, TableEntity found, CancellationToken ct)
+    private async Task<RecordWritten> ResolveExistingRecordAsync(RequestAttempt attempt, RecordWrite write, EventRecord found, CancellationToken ct)
     {
-        if (found.GetString("State") == RecordState.Void)
+        var e = write.Record;
+        if (found.State == RecordState.Void)
         {
-            if (found.GetString("FencedBy") == batch.Nonce)
+            if (found.FencedBy == attempt.Nonce)
             {
                 // The repair job took this request over (it ran past its deadline): it owns the outcome now.
                 throw new StorageUnavailableException("The request ran past its deadline and was taken over by the repair job.");
@@ -107,38 +100,31 @@ public sealed class EventStore(StorageAccount storage, IOptions<IngestOptions> i
             // Fenced off from an earlier attempt that was never answered: the id is free for this one.
             try
             {
-                await storage.Events.UpdateEntityAsync(RecordEntity(batch, e), found.ETag, TableUpdateMode.Replace, ct);
-                e.RecordWritten = true;
-                return;
+                await storage.Events.UpdateEntityAsync(e.ToEntity(), found.ETag, TableUpdateMode.Replace, ct);
+                return RecordWritten.Written;
             }
             catch (RequestFailedException ex) when (ex.Status is 412 or 404)
             {
                 throw new StorageUnavailableException("Another attempt of this request is writing the same events; retry.", ex);
             }
         }
-        if (found.GetString("Writer") == batch.Nonce)
+        if (found.Writer == attempt.Nonce)
         {
             // Our own insert, reported as a conflict because the SDK retried a transaction that had landed.
-            e.RecordWritten = true;
-            return;
+            return RecordWritten.Written;
         }
-        if (found.GetBinary("Fingerprint") is { } fingerprint && !fingerprint.AsSpan().SequenceEqual(e.Fingerprint))
+        if (found.Fingerprint is { } fingerprint && !fingerprint.AsSpan().SequenceEqual(e.Fingerprint))
         {
-            throw new SeedReusedException(e.Index);
+            throw new SeedReusedException(write.Index);
         }
-        switch (e.Key)
+        return write.Key switch
         {
-            case KeyKind.Caller:
-                e.RecordExisted = true;
-                return;
-            case KeyKind.Seed:
-                // The same event under the same id: a retry, however late. An internal id names one
-                // event for as long as its record exists, so it is never given to another.
-                e.DuplicateOf = e.InternalId;
-                return;
-            default:
-                throw new InvalidOperationException($"Random internal id {e.InternalId} collided with an existing record.");
-        }
+            KeyKind.Caller => RecordWritten.Existed,
+            // The same event under the same id: a retry, however late. An internal id names one
+            // event for as long as its record exists, so it is never given to another.
+            KeyKind.Seed => RecordWritten.Duplicate,
+            _ => throw new InvalidOperationException($"Random internal id {e.InternalId} collided with an existing record."),
+        };
     }
 
     /// <summary>
@@ -162,12 +148,7 @@ public sealed class EventStore(StorageAccount storage, IOptions<IngestOptions> i
             {
                 foreach (var chunk in missing.Chunk(MaxTransactionActions))
                 {
-                    await InsertAllAsync(storage.Events, chunk.Select(id => new TableEntity(partition, RecordKeys.Row(id))
-                    {
-                        ["State"] = RecordState.Void,
-                        ["FencedBy"] = nonce,
-                        ["ReceivedAt"] = now,
-                    }).ToList(), ct);
+                    await InsertAllAsync(storage.Events, chunk.Select(id => EventRecord.Void(partition, id, nonce, now).ToEntity()).ToList(), ct);
                     fenced += chunk.Length;
                 }
                 return fenced;
@@ -182,7 +163,7 @@ public sealed class EventStore(StorageAccount storage, IOptions<IngestOptions> i
     /// <summary>Deletes the records a request wrote (a refused request's, or the losers of a claim).</summary>
     public async Task DeleteWrittenByAsync(string partition, string nonce, CancellationToken ct)
     {
-        var filter = TableClient.CreateQueryFilter($"PartitionKey eq {partition} and Writer eq {nonce}");
+        var filter = EventRecord.WrittenBy(partition, nonce);
         var rows = new List<TableEntity>();
         await foreach (var row in storage.Events.QueryAsync<TableEntity>(filter, maxPerPage: 1000, select: ["PartitionKey", "RowKey"], cancellationToken: ct)) rows.Add(row);
         foreach (var row in rows)
@@ -197,37 +178,44 @@ public sealed class EventStore(StorageAccount storage, IOptions<IngestOptions> i
         }
     }
 
-    private async Task<Dictionary<string, TableEntity>> ReadRecordsAsync(string partition, IEnumerable<string> internalIds, CancellationToken ct)
+    private async Task<Dictionary<string, EventRecord>> ReadRecordsAsync(string partition, IEnumerable<string> internalIds, CancellationToken ct)
     {
         var keys = internalIds.Select(RecordKeys.Row).Order(StringComparer.Ordinal).ToList();
         var filter = TableClient.CreateQueryFilter($"PartitionKey eq {partition} and RowKey ge {keys[0]} and RowKey le {keys[^1]}");
         var wanted = keys.ToHashSet(StringComparer.Ordinal);
-        var result = new Dictionary<string, TableEntity>(StringComparer.Ordinal);
-        await foreach (var entity in storage.Events.QueryAsync<TableEntity>(filter, maxPerPage: 1000, select: ["RowKey", "ReceivedAt", "Writer", "State", "FencedBy", "Fingerprint"], cancellationToken: ct))
+        var result = new Dictionary<string, EventRecord>(StringComparer.Ordinal);
+        await foreach (var entity in storage.Events.QueryAsync<TableEntity>(filter, maxPerPage: 1000, select: EventRecord.OwnerColumns, cancellationToken: ct))
         {
-            if (wanted.Contains(entity.RowKey)) result[entity.RowKey] = entity;
+            if (wanted.Contains(entity.RowKey)) result[entity.RowKey] = EventRecord.FromEntity(entity);
         }
         return result;
     }
 
     // ---- claims ---------------------------------------------------------------------------
 
-    /// <summary>Claims the caller keys (<c>id</c>) of the batch; losers become duplicates of the winner.</summary>
-    public async Task ClaimKeysAsync(IngestBatch batch, CancellationToken ct)
+    /// <summary>Claims the caller keys (<see cref="EventRecord.Id"/>) of the records; the records this attempt
+    /// wrote for keys it lost are deleted, and a record an earlier attempt wrote for a key this one won is taken over.</summary>
+    /// <returns>The claims lost, by position in <paramref name="claims"/>: the internal id of the event that holds the key.</returns>
+    public async Task<Dictionary<int, string>> ClaimKeysAsync(RequestAttempt attempt, IReadOnlyList<KeyClaim> claims, CancellationToken ct)
     {
-        var claimants = batch.Events.Where(e => e.Key == KeyKind.Caller && !e.IsDuplicate)
-            .Select(e => (Event: e, Key: ClaimKeyFor(batch.Environment, e.Id!)))
+        var lost = new Dictionary<int, string>();
+        var chunks = Enumerable.Range(0, claims.Count)
+            .Select(i => (Claim: i, Key: ClaimKeyFor(attempt.Environment, claims[i].Record.Id!)))
             .GroupBy(c => c.Key.Partition)
             .SelectMany(g => g.Chunk(MaxTransactionActions - 1)) // and the chunk's expiry row
             .ToList();
-        var orphans = new List<PendingEvent>();
-        await Parallel.ForEachAsync(claimants, new ParallelOptions { MaxDegreeOfParallelism = 8, CancellationToken = ct }, async (chunk, token) =>
+        await Parallel.ForEachAsync(chunks, new ParallelOptions { MaxDegreeOfParallelism = 8, CancellationToken = ct }, async (chunk, token) =>
         {
-            var lost = await ClaimChunkAsync(batch, [.. chunk], token);
-            lock (orphans) orphans.AddRange(lost);
+            var holders = await ClaimChunkAsync(attempt, claims, [.. chunk], token);
+            lock (lost) foreach (var (i, holder) in holders) lost[i] = holder;
         });
-        if (orphans.Count > 0) await DeleteOrphansAsync(batch, orphans, ct);
-        await AdoptAsync(batch, batch.Events.Where(e => e.RecordExisted && !e.IsDuplicate).ToList(), ct);
+        // Records of keys another event holds were never acknowledged (a claim holding this very id is
+        // the earlier attempt of the same seeded request: its record stays).
+        var orphans = lost.Where(l => claims[l.Key].Written == RecordWritten.Written && l.Value != claims[l.Key].Record.InternalId)
+            .Select(l => claims[l.Key].Record).ToList();
+        if (orphans.Count > 0) await DeleteOrphansAsync(attempt, orphans, ct);
+        await AdoptAsync([.. Enumerable.Range(0, claims.Count).Where(i => claims[i].Written == RecordWritten.Existed && !lost.ContainsKey(i)).Select(i => claims[i].Record)], ct);
+        return lost;
     }
 
     /// <summary>
@@ -237,39 +225,37 @@ public sealed class EventStore(StorageAccount storage, IOptions<IngestOptions> i
     /// the repair of the earlier attempt does not send it a second time, and its own repair does if
     /// this attempt dies too.
     /// </summary>
-    private async Task AdoptAsync(IngestBatch batch, List<PendingEvent> adopted, CancellationToken ct)
+    private async Task AdoptAsync(List<EventRecord> adopted, CancellationToken ct)
     {
-        foreach (var chunk in Chunk(adopted, e => e.BlobName is null ? e.Message.Length : 512))
+        foreach (var chunk in Chunk(adopted, SizeOf))
         {
-            await storage.Events.SubmitTransactionAsync(chunk.Select(e => new TableTransactionAction(
-                TableTransactionActionType.UpdateReplace, RecordEntity(batch, e), ETag.All)), ct);
+            await storage.Events.SubmitTransactionAsync(chunk.Select(r => new TableTransactionAction(
+                TableTransactionActionType.UpdateReplace, r.ToEntity(), ETag.All)), ct);
         }
     }
 
-    private async Task<List<PendingEvent>> ClaimChunkAsync(IngestBatch batch, List<(PendingEvent Event, (string Partition, string Row) Key)> chunk, CancellationToken ct)
+    /// <returns>The claims of the chunk that another event holds, with its internal id.</returns>
+    private async Task<List<(int Claim, string Holder)>> ClaimChunkAsync(RequestAttempt attempt, IReadOnlyList<KeyClaim> claims, List<(int Claim, (string Partition, string Row) Key)> chunk, CancellationToken ct)
     {
-        var orphans = new List<PendingEvent>();
+        var lost = new List<(int, string)>();
         while (chunk.Count > 0)
         {
             try
             {
                 await storage.Idempotency.SubmitTransactionAsync([
-                    .. chunk.Select(c => new TableTransactionAction(TableTransactionActionType.Add, ClaimEntity(batch, c.Event, c.Key))),
-                    new TableTransactionAction(TableTransactionActionType.UpsertReplace, ExpiryEntity(batch, chunk[0].Key.Partition, chunk.Select(c => c.Key.Row)))], ct);
-                return orphans;
+                    .. chunk.Select(c => new TableTransactionAction(TableTransactionActionType.Add, ClaimEntity(attempt, claims[c.Claim].Record, c.Key))),
+                    new TableTransactionAction(TableTransactionActionType.UpsertReplace, ExpiryEntity(attempt, chunk[0].Key.Partition, chunk.Select(c => c.Key.Row)))], ct);
+                return lost;
             }
             catch (RequestFailedException ex) when (ex.Status == 409)
             {
-                var rest = new List<(PendingEvent, (string, string))>(chunk.Count);
+                var rest = new List<(int, (string, string))>(chunk.Count);
                 var found = await ReadClaimsAsync(chunk[0].Key.Partition, chunk.Select(c => c.Key.Row), ct);
                 foreach (var c in chunk)
                 {
                     if (!found.TryGetValue(c.Key.Row, out var claim)) { rest.Add(c); continue; }
-                    var (holder, won) = await ResolveExistingClaimAsync(batch, c.Event, c.Key, claim, ct);
-                    if (won) continue;
-                    // A claim holding this very id is the earlier attempt of the same seeded request.
-                    c.Event.DuplicateOf = holder;
-                    if (c.Event.RecordWritten && holder != c.Event.InternalId) orphans.Add(c.Event);
+                    var (holder, won) = await ResolveExistingClaimAsync(attempt, claims[c.Claim].Record, c.Key, claim, ct);
+                    if (!won) lost.Add((c.Claim, holder));
                 }
                 if (rest.Count == chunk.Count)
                 {
@@ -278,37 +264,66 @@ public sealed class EventStore(StorageAccount storage, IOptions<IngestOptions> i
                 chunk = rest;
             }
         }
-        return orphans;
+        return lost;
     }
 
     /// <summary>Who holds the key: the existing claim inside the window, or this event when the
     /// existing claim has expired and this request replaced it (<c>Won</c>).</summary>
-    private async Task<(string Holder, bool Won)> ResolveExistingClaimAsync(IngestBatch batch, PendingEvent e, (string Partition, string Row) key, TableEntity claim, CancellationToken ct)
+    private async Task<(string Holder, bool Won)> ResolveExistingClaimAsync(RequestAttempt attempt, EventRecord e, (string Partition, string Row) key, TableEntity claim, CancellationToken ct)
     {
-        var holder = claim.GetString("InternalId");
-        if (claim.GetString("Writer") == batch.Nonce) return (holder, true); // our own insert, retried by the SDK
-        if (!IsExpired(claim.GetInt64("CreatedAt"))) return (holder, false);
+        var holder = claim.GetString(ClaimColumn.InternalId);
+        if (claim.GetString(ClaimColumn.Writer) == attempt.Nonce) return (holder, true); // our own insert, retried by the SDK
+        if (!IsExpired(claim.GetInt64(ClaimColumn.CreatedAt))) return (holder, false);
         try
         {
             await storage.Idempotency.SubmitTransactionAsync([
-                new TableTransactionAction(TableTransactionActionType.UpdateReplace, ClaimEntity(batch, e, key), claim.ETag),
-                new TableTransactionAction(TableTransactionActionType.UpsertReplace, ExpiryEntity(batch, key.Partition, [key.Row]))], ct);
+                new TableTransactionAction(TableTransactionActionType.UpdateReplace, ClaimEntity(attempt, e, key), claim.ETag),
+                new TableTransactionAction(TableTransactionActionType.UpsertReplace, ExpiryEntity(attempt, key.Partition, [key.Row]))], ct);
             return (e.InternalId, true);
         }
         catch (RequestFailedException ex) when (ex.Status == 412)
         {
             var again = await storage.Idempotency.GetEntityAsync<TableEntity>(key.Partition, key.Row, cancellationToken: ct);
-            return (again.Value.GetString("InternalId"), false);
+            return (again.Value.GetString(ClaimColumn.InternalId), false);
         }
     }
 
-    private static TableEntity ClaimEntity(IngestBatch batch, PendingEvent e, (string Partition, string Row) key) => new(key.Partition, key.Row)
+    private static TableEntity ClaimEntity(RequestAttempt attempt, EventRecord e, (string Partition, string Row) key) => new(key.Partition, key.Row)
     {
-        ["InternalId"] = e.InternalId,
-        ["CreatedAt"] = batch.ReceivedAt,
-        ["Writer"] = batch.Nonce,
-        ["Indexed"] = true,
+        [ClaimColumn.InternalId] = e.InternalId,
+        [ClaimColumn.CreatedAt] = attempt.ReceivedAt,
+        [ClaimColumn.Writer] = attempt.Nonce,
+        [ClaimColumn.Indexed] = true,
     };
+
+    /// <summary>The internal id of the event holding the caller key <paramref name="id"/>, if any: one point read.</summary>
+    public async Task<string?> ClaimHolderAsync(string environment, string id, CancellationToken ct)
+    {
+        var (partition, row) = ClaimKeyFor(environment, id);
+        var claim = await storage.Idempotency.GetEntityIfExistsAsync<TableEntity>(partition, row, [ClaimColumn.InternalId], ct);
+        return claim.HasValue ? claim.Value?.GetString(ClaimColumn.InternalId) : null;
+    }
+
+    /// <summary>For the repair: whether a record holds its caller key, claiming the key for it when no one does.</summary>
+    public async Task<bool> HoldsClaimAsync(string environment, string id, string internalId, long? receivedAt, CancellationToken ct)
+    {
+        var (partition, rowKey) = ClaimKeyFor(environment, id);
+        var claim = new TableEntity(partition, rowKey)
+        {
+            [ClaimColumn.InternalId] = internalId,
+            [ClaimColumn.CreatedAt] = receivedAt,
+        };
+        try
+        {
+            await storage.Idempotency.AddEntityAsync(claim, ct);
+            return true;
+        }
+        catch (RequestFailedException ex) when (ex.Status == 409)
+        {
+            var existing = await storage.Idempotency.GetEntityAsync<TableEntity>(partition, rowKey, select: [ClaimColumn.InternalId], cancellationToken: ct);
+            return existing.Value.GetString(ClaimColumn.InternalId) == internalId;
+        }
+    }
 
     /// <summary>Expiry rows sort after every claim of their partition (claim row keys are base64url).</summary>
     public const string ExpiryPrefix = "~exp|";
@@ -316,13 +331,13 @@ public sealed class EventStore(StorageAccount storage, IOptions<IngestOptions> i
     /// <summary>The expiry row of claims one request wrote in one transaction: <c>~exp|{minute}|{nonce}|{first claim}</c>,
     /// listing their row keys, in their partition. The cleanup reads only the rows of minutes past the window, so it
     /// costs what expired, not the size of the table.</summary>
-    private static TableEntity ExpiryEntity(IngestBatch batch, string partition, IEnumerable<string> claimRows)
+    private static TableEntity ExpiryEntity(RequestAttempt attempt, string partition, IEnumerable<string> claimRows)
     {
         var rows = claimRows.ToList();
-        return new TableEntity(partition, $"{ExpiryPrefix}{Outbox.MinuteOf(batch.ReceivedAt)}|{batch.Nonce}|{rows[0]}")
+        return new TableEntity(partition, $"{ExpiryPrefix}{MinuteKeys.Of(attempt.ReceivedAt)}|{attempt.Nonce}|{rows[0]}")
         {
-            ["Claims"] = string.Join(',', rows),
-            ["Writer"] = batch.Nonce,
+            [ClaimColumn.Claims] = string.Join(',', rows),
+            [ClaimColumn.Writer] = attempt.Nonce,
         };
     }
 
@@ -342,13 +357,13 @@ public sealed class EventStore(StorageAccount storage, IOptions<IngestOptions> i
 
     /// <summary>Deletes the records of events that lost their claim (never acknowledged). One at a
     /// time: a delete retried after it landed meets 404, which is success here.</summary>
-    private async Task DeleteOrphansAsync(IngestBatch batch, List<PendingEvent> orphans, CancellationToken ct)
+    private async Task DeleteOrphansAsync(RequestAttempt attempt, List<EventRecord> orphans, CancellationToken ct)
     {
         await Parallel.ForEachAsync(orphans, new ParallelOptions { MaxDegreeOfParallelism = 8, CancellationToken = ct }, async (e, token) =>
         {
             try
             {
-                await storage.Events.DeleteEntityAsync(batch.RecordPartition, RecordKeys.Row(e.InternalId), ETag.All, token);
+                await storage.Events.DeleteEntityAsync(attempt.RecordPartition, e.RowKey, ETag.All, token);
             }
             catch (RequestFailedException ex) when (ex.Status == 404)
             {
@@ -395,11 +410,11 @@ public sealed class EventStore(StorageAccount storage, IOptions<IngestOptions> i
     {
         var deleted = 0;
         // Whole minutes before the cutoff's: every claim listed there was written before the cutoff.
-        var filter = TableClient.CreateQueryFilter($"PartitionKey eq {partition} and RowKey ge {ExpiryPrefix} and RowKey lt {ExpiryPrefix + Outbox.MinuteOf(cutoff)}");
+        var filter = TableClient.CreateQueryFilter($"PartitionKey eq {partition} and RowKey ge {ExpiryPrefix} and RowKey lt {ExpiryPrefix + MinuteKeys.Of(cutoff)}");
         await foreach (var page in storage.Idempotency.QueryAsync<TableEntity>(filter, maxPerPage: Math.Max(1, pageSize / 50), cancellationToken: ct).AsPages())
         {
             var expiry = page.Values;
-            var listed = expiry.SelectMany(x => x.GetString("Claims").Split(',').Select(row => (Row: row, Writer: x.GetString("Writer")))).ToList();
+            var listed = expiry.SelectMany(x => x.GetString(ClaimColumn.Claims).Split(',').Select(row => (Row: row, Writer: x.GetString(ClaimColumn.Writer)))).ToList();
             // Point reads, the cheapest request there is (a query of several row keys would scan the partition).
             var claims = new Dictionary<string, TableEntity>(StringComparer.Ordinal);
             await Parallel.ForEachAsync(listed.Select(c => c.Row).Distinct(StringComparer.Ordinal), new ParallelOptions { MaxDegreeOfParallelism = 8, CancellationToken = ct }, async (row, token) =>
@@ -408,7 +423,7 @@ public sealed class EventStore(StorageAccount storage, IOptions<IngestOptions> i
                 if (claim.HasValue) lock (claims) claims[row] = claim.Value!;
             });
             // A claim renewed since (another writer, a later time) stays: its own expiry row lists it.
-            var expired = listed.Where(c => claims.TryGetValue(c.Row, out var claim) && claim.GetString("Writer") == c.Writer && IsExpired(claim.GetInt64("CreatedAt")))
+            var expired = listed.Where(c => claims.TryGetValue(c.Row, out var claim) && claim.GetString(ClaimColumn.Writer) == c.Writer && IsExpired(claim.GetInt64(ClaimColumn.CreatedAt)))
                 .Select(c => claims[c.Row]).DistinctBy(c => c.RowKey).ToList();
             var done = await Task.WhenAll(expired.Chunk(MaxTransactionActions).Select(chunk => DeleteClaimsAsync([.. chunk], ct)));
             deleted += done.Sum();
@@ -541,11 +556,14 @@ public sealed class EventStore(StorageAccount storage, IOptions<IngestOptions> i
     private bool IsExpired(long? createdMillis) =>
         createdMillis is not { } created || time.GetUtcNow().ToUnixTimeMilliseconds() - created > _window.TotalMilliseconds;
 
-    private static IEnumerable<List<PendingEvent>> Chunk(List<PendingEvent> events, Func<PendingEvent, int> size)
+    /// <summary>What a record weighs in a transaction: its envelope, or a blob name's worth.</summary>
+    private static int SizeOf(EventRecord record) => record.Blob is null ? record.Message?.Length ?? 0 : 512;
+
+    private static IEnumerable<List<T>> Chunk<T>(List<T> items, Func<T, int> size)
     {
-        var chunk = new List<PendingEvent>();
+        var chunk = new List<T>();
         var bytes = 0;
-        foreach (var e in events)
+        foreach (var e in items)
         {
             var s = size(e);
             if (chunk.Count == MaxTransactionActions || (chunk.Count > 0 && bytes + s > MaxTransactionPayload))
@@ -559,21 +577,4 @@ public sealed class EventStore(StorageAccount storage, IOptions<IngestOptions> i
         }
         if (chunk.Count > 0) yield return chunk;
     }
-}
-
-public static class RecordState
-{
-    /// <summary>Recorded; on its queue(s) unless the request died, in which case the repair job sends it.</summary>
-    public const string Pending = "pending";
-    /// <summary>Held until <c>Due</c>; released only by a due marker for exactly that time (Scheduling/Scheduler.cs).</summary>
-    public const string Scheduled = "scheduled";
-    /// <summary>Due, and being sent to its queues by a release that holds it (<c>ReleasingSince</c>) for a lease.</summary>
-    public const string Releasing = "releasing";
-    /// <summary>A scheduled event sent to its queues.</summary>
-    public const string Released = "released";
-    /// <summary>A scheduled event cancelled before it was due.</summary>
-    public const string Cancelled = "cancelled";
-    /// <summary>No event: an id fenced off by the repair job so that a late write of a request it
-    /// took over cannot land. Never shown; a later attempt of the same request may take the id.</summary>
-    public const string Void = "void";
 }

@@ -2,6 +2,7 @@ using Azure.Storage.Queues;
 using EventIngest.Consumer;
 using EventIngest.Ingest;
 using EventIngest.Tests.Infrastructure;
+using EventIngest.Storage;
 
 namespace EventIngest.Client.Tests.Consumer;
 

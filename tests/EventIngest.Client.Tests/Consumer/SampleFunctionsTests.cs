@@ -3,6 +3,7 @@ using System.Text.Json;
 using EventIngest.Ingest;
 using EventIngest.Tests.Infrastructure;
 using Microsoft.Extensions.Logging;
+using EventIngest.Storage;
 using OnOrderPlaced = sample::ConsumerFunctions.OnOrderPlaced;
 using OrderPlaced = sample::ConsumerFunctions.OrderPlaced;
 using Receipts = sample::ConsumerFunctions.Receipts;

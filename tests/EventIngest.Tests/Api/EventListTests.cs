@@ -5,6 +5,7 @@ using EventIngest.Api;
 using EventIngest.Ingest;
 using EventIngest.Storage;
 using EventIngest.Tests.Infrastructure;
+using EventIngest.Ids;
 
 namespace EventIngest.Tests.Api;
 

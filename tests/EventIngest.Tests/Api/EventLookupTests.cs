@@ -192,7 +192,7 @@ public sealed class EventLookupTests(AzuriteFixture azurite) : IAsyncLifetime
     {
         await using var died = await DiedRequest.StartAsync(azurite.ConnectionString, azurite.NewStorageNamePrefix(), """{"name":"app/stuck"}""", Seeds.Header(Seeds.Other));
         var host = died.Host;
-        var id = EventIngest.Ingest.IdSeed.Parse(Seeds.Other)!.IdFor(0);
+        var id = EventIngest.Ids.IdSeed.Parse(Seeds.Other)!.IdFor(0);
 
         Assert.Equal("pending", (await host.GetAsync($"v1/events/{id}")).Body.GetProperty("data").GetProperty("state").GetString());
         Assert.Equal(0, await host.CountMessagesAsync());

@@ -5,6 +5,7 @@ using EventIngest.Encryption;
 using EventIngest.Ingest;
 using EventIngest.Tests.Infrastructure;
 using Microsoft.Extensions.DependencyInjection;
+using EventIngest.Ids;
 
 namespace EventIngest.Tests.Api;
 

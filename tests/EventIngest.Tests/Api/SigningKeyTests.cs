@@ -5,6 +5,8 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
 using static EventIngest.Tests.Infrastructure.KeyHashes;
+using EventIngest.Ingest;
+using EventIngest.Auth;
 
 namespace EventIngest.Tests.Api;
 

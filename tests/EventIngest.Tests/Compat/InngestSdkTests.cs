@@ -3,6 +3,7 @@ using System.Text.Json;
 using EventIngest.DevServer.Azurite;
 using EventIngest.Ingest;
 using EventIngest.Tests.Infrastructure;
+using EventIngest.Ids;
 
 namespace EventIngest.Tests.Compat;
 

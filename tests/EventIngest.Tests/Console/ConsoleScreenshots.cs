@@ -2,6 +2,7 @@ using EventIngest.Ingest;
 using EventIngest.Tests.Infrastructure;
 using Microsoft.Playwright;
 using static Microsoft.Playwright.Assertions;
+using EventIngest.Storage;
 
 namespace EventIngest.Tests.Console;
 

@@ -5,6 +5,7 @@ using EventIngest.Tests.Infrastructure;
 using Microsoft.Playwright;
 using static EventIngest.Tests.Infrastructure.KeyHashes;
 using static Microsoft.Playwright.Assertions;
+using EventIngest.Storage;
 
 namespace EventIngest.Tests.Console;
 

@@ -5,6 +5,7 @@ using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Options;
+using EventIngest.Encryption.KeyProviders;
 
 namespace EventIngest.Tests.Encryption;
 

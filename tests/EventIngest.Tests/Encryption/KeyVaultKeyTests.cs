@@ -4,6 +4,7 @@ using System.Security.Cryptography;
 using Azure;
 using Azure.Core.Pipeline;
 using EventIngest.Encryption;
+using EventIngest.Encryption.KeyProviders;
 
 namespace EventIngest.Tests.Encryption;
 

@@ -2,6 +2,7 @@ using System.Runtime.Versioning;
 using System.Security.Cryptography;
 using EventIngest.Encryption;
 using EventIngest.Tests.Infrastructure;
+using EventIngest.Encryption.KeyProviders;
 
 namespace EventIngest.Tests.Encryption;
 

@@ -1,11 +1,11 @@
 using EventIngest.Encryption;
-using EventIngest.Tests.Infrastructure;
+using Microsoft.Extensions.Time.Testing;
 
 namespace EventIngest.Tests.Encryption;
 
 public sealed class SingleFlightCacheTests
 {
-    private readonly ShiftedTime _time = new ShiftedTime { StopwatchStopped = true };
+    private readonly FakeTimeProvider _time = new FakeTimeProvider();
 
     [Fact]
     public async Task ConcurrentMissesForOneKeyShareOneLoad()
@@ -31,9 +31,9 @@ public sealed class SingleFlightCacheTests
         Task<int> Load(string key, int state, CancellationToken ct) => Task.FromResult(Interlocked.Increment(ref loads));
 
         await cache.GetOrLoadAsync("k", 0, Load, default);
-        _time.AdvanceStopwatch(TimeSpan.FromSeconds(59));
+        _time.Advance(TimeSpan.FromSeconds(59));
         Assert.Equal(1, await cache.GetOrLoadAsync("k", 0, Load, default));
-        _time.AdvanceStopwatch(TimeSpan.FromSeconds(1));
+        _time.Advance(TimeSpan.FromSeconds(1));
 
         Assert.False(cache.TryGet("k", out _));
         Assert.Equal(2, await cache.GetOrLoadAsync("k", 0, Load, default));
@@ -88,7 +88,7 @@ public sealed class SingleFlightCacheTests
             await cache.GetOrLoadAsync(i, 0, (key, _, _) => Task.FromResult(key), default);
         }
 
-        _time.AdvanceStopwatch(TimeSpan.FromMinutes(2));
+        _time.Advance(TimeSpan.FromMinutes(2));
         await cache.GetOrLoadAsync(-1, 0, (key, _, _) => Task.FromResult(key), default);
 
         Assert.Equal(1, cache.Count);

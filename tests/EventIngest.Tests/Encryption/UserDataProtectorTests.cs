@@ -8,6 +8,8 @@ using EventIngest.Encryption;
 using EventIngest.Tests.Infrastructure;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
+using EventIngest.Encryption.KeyProviders;
+using EventIngest.Storage;
 
 namespace EventIngest.Tests.Encryption;
 

@@ -8,6 +8,7 @@ using EventIngest.Tests.Infrastructure;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.DependencyInjection;
+using EventIngest.Ids;
 using SendEvents = functions::EventIngest.Functions.SendEvents;
 using GetEvent = functions::EventIngest.Functions.GetEvent;
 using ListEvents = functions::EventIngest.Functions.ListEvents;

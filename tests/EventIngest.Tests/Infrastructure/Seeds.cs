@@ -1,4 +1,5 @@
 using EventIngest.Ingest;
+using EventIngest.Ids;
 
 namespace EventIngest.Tests.Infrastructure;
 

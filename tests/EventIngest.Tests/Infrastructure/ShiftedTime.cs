@@ -3,7 +3,9 @@ namespace EventIngest.Tests.Infrastructure;
 /// <summary>The real clock moved by an adjustable offset, to step over windows without waiting.
 /// With <see cref="StopwatchStopped"/>, elapsed time (token refill, cache lifetimes, how long an
 /// outbox row waited) stands still unless <see cref="AdvanceStopwatch"/> moves it, so a slow
-/// machine changes nothing that depends on how long something took.</summary>
+/// machine changes nothing that depends on how long something took.
+/// Not FakeTimeProvider (which the pure unit tests use): a host against Azurite needs a clock that runs — storage
+/// timeouts, queue visibility, its own timers — and here is only moved.</summary>
 public sealed class ShiftedTime : TimeProvider
 {
     private readonly long _stoppedAt = global::System.Diagnostics.Stopwatch.GetTimestamp();

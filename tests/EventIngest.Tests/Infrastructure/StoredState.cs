@@ -4,6 +4,7 @@ using Azure.Storage.Queues;
 using EventIngest.Ingest;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
+using EventIngest.Storage;
 
 namespace EventIngest.Tests.Infrastructure;
 

@@ -176,7 +176,7 @@ public class EventParserTests
     {
         using var result = Parse("{\"name\":\"app/x\",\"data\":{\"a\":1,\"_inngest\":{\"x\":1},\"b\":{\"_inngest\":2}}}");
         var e = Assert.Single(result.Events);
-        var message = EventMessage.Build("01JQDAE4RQF8MBCR55T5AK4KXS", "production", e, "sealed", Now);
+        var message = e.ToMessage("01JQDAE4RQF8MBCR55T5AK4KXS", "production", "sealed", Now);
         using var doc = JsonDocument.Parse(message);
         var data = doc.RootElement.GetProperty("data");
         Assert.False(data.TryGetProperty("_inngest", out _));
@@ -190,7 +190,7 @@ public class EventParserTests
         using var result = Parse("{\"name\":\"app/x\",\"data\":{\"a\":1,\"\\u005finngest\":{\"x\":1}}}");
         var e = Assert.Single(result.Events);
         Assert.True(e.DataHasInngestKey);
-        var message = EventMessage.Build("01JQDAE4RQF8MBCR55T5AK4KXS", "production", e, "sealed", Now);
+        var message = e.ToMessage("01JQDAE4RQF8MBCR55T5AK4KXS", "production", "sealed", Now);
         using var doc = JsonDocument.Parse(message);
         Assert.Equal("{\"a\":1}", doc.RootElement.GetProperty("data").GetRawText());
     }
@@ -221,7 +221,7 @@ public class EventParserTests
     public void MessageCarriesTheEnvelopeFields()
     {
         using var result = Parse("{\"name\":\"app/x\",\"id\":\"k\",\"ts\":1750000000001,\"v\":\"1\"}");
-        var message = EventMessage.Build("01JQDAE4RQF8MBCR55T5AK4KXS", "production", result.Events[0], "sealed", Now);
+        var message = result.Events[0].ToMessage("01JQDAE4RQF8MBCR55T5AK4KXS", "production", "sealed", Now);
         using var doc = JsonDocument.Parse(message);
         var root = doc.RootElement;
         Assert.Equal(1, root.GetProperty("format").GetInt32());

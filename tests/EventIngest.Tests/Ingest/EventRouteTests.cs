@@ -2,6 +2,7 @@ using System.Net;
 using System.Text.Json;
 using EventIngest.Ingest;
 using EventIngest.Tests.Infrastructure;
+using EventIngest.Ids;
 
 namespace EventIngest.Tests.Ingest;
 

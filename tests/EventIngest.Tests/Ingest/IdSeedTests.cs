@@ -1,5 +1,6 @@
 using EventIngest.Ingest;
 using EventIngest.Tests.Infrastructure;
+using EventIngest.Ids;
 
 namespace EventIngest.Tests.Ingest;
 

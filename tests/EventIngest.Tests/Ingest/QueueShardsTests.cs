@@ -1,6 +1,8 @@
 using EventIngest.Ingest;
 using EventIngest.Tests.Infrastructure;
 using Microsoft.Extensions.Options;
+using EventIngest.Ids;
+using EventIngest.Storage;
 
 namespace EventIngest.Tests.Ingest;
 

@@ -7,6 +7,7 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using static EventIngest.Tests.Infrastructure.KeyHashes;
+using EventIngest.Auth;
 
 namespace EventIngest.Tests.Local;
 

@@ -1,12 +1,12 @@
 using EventIngest.Ingest;
-using EventIngest.Tests.Infrastructure;
 using Microsoft.Extensions.Options;
+using Microsoft.Extensions.Time.Testing;
 
 namespace EventIngest.Tests.Reliability;
 
 public sealed class EventRateLimiterTests
 {
-    private readonly ShiftedTime _clock = new ShiftedTime { StopwatchStopped = true };
+    private readonly FakeTimeProvider _clock = new FakeTimeProvider();
 
     [Fact]
     public void OffByDefaultAdmitsEverything()
@@ -27,7 +27,7 @@ public sealed class EventRateLimiterTests
         Assert.False(limiter.TryAdmit("key", out var retryAfter));
         Assert.Equal(1, retryAfter);
 
-        _clock.AdvanceStopwatch(TimeSpan.FromMilliseconds(100));
+        _clock.Advance(TimeSpan.FromMilliseconds(100));
         Assert.True(limiter.TryAdmit("key", out _));
         Assert.False(limiter.TryAdmit("key", out _));
     }
@@ -52,10 +52,10 @@ public sealed class EventRateLimiterTests
 
         Assert.False(limiter.TryAdmit("key", out var retryAfter));
         Assert.Equal(50, retryAfter); // 4,900 events of debt plus one token, at 100 per second
-        _clock.AdvanceStopwatch(TimeSpan.FromSeconds(49));
+        _clock.Advance(TimeSpan.FromSeconds(49));
         Assert.False(limiter.TryAdmit("key", out retryAfter));
         Assert.Equal(1, retryAfter);
-        _clock.AdvanceStopwatch(TimeSpan.FromSeconds(1));
+        _clock.Advance(TimeSpan.FromSeconds(1));
         Assert.True(limiter.TryAdmit("key", out _));
     }
 
@@ -66,7 +66,7 @@ public sealed class EventRateLimiterTests
         for (var i = 0; i < 1_000; i++) Assert.True(limiter.TryAdmit("key-" + i, out _));
         Assert.Equal(1_000, limiter.TrackedKeys);
 
-        _clock.AdvanceStopwatch(TimeSpan.FromSeconds(2));
+        _clock.Advance(TimeSpan.FromSeconds(2));
         Assert.True(limiter.TryAdmit("another", out _));
 
         Assert.Equal(1, limiter.TrackedKeys);

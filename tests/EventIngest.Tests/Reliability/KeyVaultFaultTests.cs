@@ -7,6 +7,7 @@ using EventIngest.Ingest;
 using EventIngest.Tests.Encryption;
 using EventIngest.Tests.Infrastructure;
 using Microsoft.Extensions.DependencyInjection;
+using EventIngest.Encryption.KeyProviders;
 
 namespace EventIngest.Tests.Reliability;
 

@@ -13,6 +13,8 @@ using EventIngest.Tests.Telemetry;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using static EventIngest.Tests.Infrastructure.KeyHashes;
+using EventIngest.Encryption.KeyProviders;
+using EventIngest.Ids;
 
 namespace EventIngest.Tests.Reliability;
 

@@ -1,6 +1,7 @@
 using System.Net;
 using EventIngest.Ingest;
 using EventIngest.Tests.Infrastructure;
+using EventIngest.Ids;
 
 namespace EventIngest.Tests.Reliability;
 

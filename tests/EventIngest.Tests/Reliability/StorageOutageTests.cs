@@ -4,6 +4,7 @@ using EventIngest.Ingest;
 using EventIngest.StorageFaults;
 using EventIngest.Tests.Infrastructure;
 using Microsoft.Extensions.DependencyInjection;
+using EventIngest.Ids;
 
 namespace EventIngest.Tests.Reliability;
 

@@ -3,6 +3,7 @@ using EventIngest.Scheduling;
 using EventIngest.Storage;
 using EventIngest.Tests.Infrastructure;
 using Microsoft.Extensions.DependencyInjection;
+using EventIngest.Delivery;
 
 namespace EventIngest.Tests.Storage;
 

@@ -6,6 +6,8 @@ using EventIngest.Tests.Infrastructure;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
 using Microsoft.Extensions.Logging.Abstractions;
+using EventIngest.Delivery;
+using EventIngest.Ids;
 
 namespace EventIngest.Tests.Storage;
 
@@ -71,8 +73,8 @@ public sealed class OutboxTests(AzuriteFixture azurite)
 
         // A crash while the row of a large request waited would make the repair re-send up to a
         // whole round of its sends; a small request's row waits for a ride.
-        var small = Batch(now, IngestPipeline.ProgressEvery);
-        var large = Batch(now, IngestPipeline.ProgressEvery + 1);
+        var small = Batch(now, Outbox.ProgressEvery);
+        var large = Batch(now, Outbox.ProgressEvery + 1);
         await outbox.OpenAsync(small, default);
         await outbox.OpenAsync(large, default);
         outbox.Finish(small);
@@ -221,18 +223,11 @@ public sealed class OutboxTests(AzuriteFixture azurite)
         Assert.Empty(await Rows(host.Storage));
     }
 
-    private static IngestBatch Batch(long? at = null, int events = 0)
+    private static RequestAttempt Batch(long? at = null, int events = 0)
     {
         var now = at ?? DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
         var seed = IdSeed.Random(now);
-        return new IngestBatch
-        {
-            Environment = "dev", Nonce = Ulid.NewUlid(now), ReceivedAt = now, Seed = seed, OutboxPartition = Outbox.PartitionFor(now, 0), RecordPartition = RecordKeys.Partition("dev", seed.IdFor(0)),
-            Events = [.. Enumerable.Range(0, events).Select(i => new PendingEvent
-            {
-                Index = i, InternalId = seed.IdFor(i), Name = "app/x", Ts = now, Key = KeyKind.Seed, Queues = ["events"], Message = [], Fingerprint = [],
-            })],
-        };
+        return new RequestAttempt("dev", Ulid.NewUlid(now), now, seed, events, Outbox.PartitionFor(now, 0), RecordKeys.Partition("dev", seed.IdFor(0)));
     }
 
     private static async Task<List<TableEntity>> Rows(StorageAccount storage)

@@ -3,6 +3,7 @@ using EventIngest.DevServer.Azurite;
 using EventIngest.Ingest;
 using EventIngest.Tests.Api;
 using EventIngest.Tests.Infrastructure;
+using EventIngest.Storage;
 
 namespace EventIngest.Tests.Storage;
 

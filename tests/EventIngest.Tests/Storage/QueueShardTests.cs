@@ -4,6 +4,8 @@ using EventIngest.Ingest;
 using EventIngest.Tests.Api;
 using EventIngest.Tests.Infrastructure;
 using Microsoft.Extensions.DependencyInjection;
+using EventIngest.Ids;
+using EventIngest.Storage;
 
 namespace EventIngest.Tests.Storage;
 

@@ -7,6 +7,7 @@ using EventIngest.Tests.Infrastructure;
 using Azure.Core.Cryptography;
 using Microsoft.Extensions.DependencyInjection;
 using static EventIngest.Tests.Infrastructure.KeyHashes;
+using EventIngest.Encryption.KeyProviders;
 
 namespace EventIngest.Tests.Telemetry;
 

@@ -1,6 +1,8 @@
 using System.Globalization;
 using System.Reflection;
 using System.Text.RegularExpressions;
+using EventIngest.Ingest;
+using EventIngest.Storage;
 
 namespace EventIngest.Tests.Infrastructure.Bicep;
 
@@ -165,7 +167,7 @@ public sealed partial class TemplateAppSettingsTests(BicepTemplateFixture templa
     /// <summary>Every configuration path the app's options classes bind, in <c>Section:Property</c> form;
     /// a list contributes its first element (<c>EventKeys:0:Hash</c>).</summary>
     internal static IEnumerable<string> AppConfigurationPaths()
-        => typeof(StorageOptions).Assembly.GetTypes()
+        => new[] { typeof(StorageOptions).Assembly, typeof(IngestOptions).Assembly }.SelectMany(a => a.GetTypes())
             .Select(type => (Type: type, Section: type.GetField("Section", BindingFlags.Public | BindingFlags.Static)))
             .Where(t => t.Section is { IsLiteral: true } && t.Section.GetRawConstantValue() is string s && s.StartsWith("EventIngest:", StringComparison.Ordinal))
             .SelectMany(t => PathsOf(t.Type, (string)t.Section!.GetRawConstantValue()!))

@@ -1,5 +1,6 @@
 using System.Text.Json.Nodes;
 using EventIngest.Ingest;
+using EventIngest.Storage;
 
 namespace EventIngest.Tests.Infrastructure.Bicep;
 
