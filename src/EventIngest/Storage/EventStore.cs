@@ -312,10 +312,16 @@ public sealed class EventStore(StorageAccount storage, TimeSpan idempotencyWindo
         {
             [ClaimColumn.InternalId] = internalId,
             [ClaimColumn.CreatedAt] = receivedAt,
+            [ClaimColumn.Indexed] = true,
         };
+        // With its expiry row, as a request's claims are, so the cleanup finds it once it has expired.
+        var at = receivedAt ?? time.GetUtcNow().ToUnixTimeMilliseconds();
+        var expiry = new TableEntity(partition, $"{ExpiryPrefix}{MinuteKeys.Of(at)}|{internalId}|{rowKey}") { [ClaimColumn.Claims] = rowKey };
         try
         {
-            await storage.Idempotency.AddEntityAsync(claim, ct);
+            await storage.Idempotency.SubmitTransactionAsync([
+                new TableTransactionAction(TableTransactionActionType.Add, claim),
+                new TableTransactionAction(TableTransactionActionType.UpsertReplace, expiry)], ct);
             return true;
         }
         catch (RequestFailedException ex) when (ex.Status == 409)

@@ -164,4 +164,29 @@ public sealed class JobBudgetTests(AzuriteFixture azurite)
         var windowStart = EventStore.ExpiryPrefix + Outbox.MinuteOf(Now + (long)time.Offset.TotalMilliseconds - 3_600_000);
         Assert.All(expiryRows, r => Assert.True(string.CompareOrdinal(r.RowKey, windowStart) > 0, $"{r.RowKey} is of an expired minute"));
     }
+    [Fact]
+    public async Task AClaimTheRepairWritesIsListedForTheCleanupAndGoesOnceExpired()
+    {
+        var time = new ShiftedTime();
+        await using var host = await TestHost.StartAsync(azurite.ConnectionString, azurite.NewStorageNamePrefix(),
+            new Dictionary<string, string?> { ["EventIngest:Ingest:IdempotencyWindow"] = "01:00:00" },
+            s => s.AddSingleton<TimeProvider>(time));
+        var store = host.Services.GetRequiredService<EventStore>();
+        // The scan for claims from before claims were indexed has finished: only expiry rows find claims now.
+        await store.DeleteExpiredClaimsAsync(TimeSpan.FromMinutes(1), default);
+        time.Offset = TimeSpan.FromMinutes(62);
+        await store.DeleteExpiredClaimsAsync(TimeSpan.FromMinutes(1), default);
+
+        // The repair claims a key for an event whose request died before its claim transaction.
+        var internalId = Ids.Ulid.NewUlid(Now + (long)time.Offset.TotalMilliseconds);
+        Assert.True(await store.HoldsClaimAsync("dev", "order-r", internalId, Now + (long)time.Offset.TotalMilliseconds, default));
+        Assert.True(await store.HoldsClaimAsync("dev", "order-r", internalId, Now + (long)time.Offset.TotalMilliseconds, default)); // a second repair pass
+        var (partition, row) = EventStore.ClaimKeyFor("dev", "order-r");
+        var rows = await host.RowsAsync(host.Storage.Idempotency, withBookkeeping: true);
+        Assert.Contains(rows, r => r.PartitionKey == partition && r.RowKey.StartsWith(EventStore.ExpiryPrefix, StringComparison.Ordinal) && r.GetString("Claims") == row);
+
+        time.Offset += TimeSpan.FromMinutes(62);
+        Assert.Equal(1, await store.DeleteExpiredClaimsAsync(TimeSpan.FromMinutes(1), default));
+        Assert.Empty(await host.RowsAsync(host.Storage.Idempotency, withBookkeeping: false));
+    }
 }
