@@ -15,7 +15,7 @@ namespace EventIngest;
 /// <see cref="IngestMetrics"/>. Run after the repair job, once a minute: a queue's depth is one
 /// request, the parked and overdue counts read keys only and stop at <see cref="CountCap"/>.
 /// </summary>
-public sealed class DepthProbe(StorageAccount storage, IngestMetrics metrics, IOptions<RoutingOptions> routing, IOptions<RepairOptions> repair, TimeProvider time)
+internal sealed class DepthProbe(StorageAccount storage, IngestMetrics metrics, IOptions<RoutingOptions> routing, IOptions<RepairOptions> repair, TimeProvider time)
 {
     /// <summary>Counts of parked events and overdue rows stop here (the gauge then reads "at least").</summary>
     public const int CountCap = 10_000;

@@ -3,7 +3,7 @@ using System.ComponentModel.DataAnnotations;
 namespace EventIngest;
 
 /// <summary>The timer jobs: the repair, the release of parked events, the idempotency cleanup.</summary>
-public sealed class JobOptions
+internal sealed class JobOptions
 {
     public const string Section = "EventIngest:Jobs";
 

@@ -11,7 +11,7 @@ namespace EventIngest;
 /// found — ASP.NET Core logs from Warning up, and its request log not at all, which also keeps
 /// the request scope from being created.
 /// </summary>
-public static class RequestPathLogging
+internal static class RequestPathLogging
 {
     private const string AspNetCore = "Microsoft.AspNetCore";
     private const string RequestLog = "Microsoft.AspNetCore.Hosting.Diagnostics";

@@ -7,12 +7,17 @@ using EventIngest.Telemetry;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using EventIngest.Delivery;
 using EventIngest.Auth;
 
 namespace EventIngest;
 
+/// <summary>Registers the service for a host. The assembly's public surface is the hosts' entry points: this
+/// registration and the handlers the Functions triggers take in their public constructors (<see cref="EventEndpoint"/>,
+/// <see cref="EventsApi"/>, <see cref="ScheduledEventsApi"/>, <see cref="UsersApi"/>, <see cref="Jobs"/>);
+/// everything else is internal.</summary>
 public static class ServiceCollectionExtensions
 {
     /// <summary>Options, storage clients, encryption and the event pipeline: everything both hosts share.</summary>
@@ -64,7 +69,6 @@ public static class ServiceCollectionExtensions
         services.AddSingleton<EventKeys>();
         services.AddSingleton<EventRateLimiter>();
         services.AddSingleton<IngestPipeline>();
-        services.AddSingleton<EventEndpoint>();
         services.AddSingleton<OutboxRepair>();
         services.AddSingleton<Scheduler>();
         services.AddSingleton<SigningKeys>();
@@ -73,10 +77,13 @@ public static class ServiceCollectionExtensions
         services.AddSingleton<EventListing>();
         services.AddSingleton<EventReplayer>();
         services.AddSingleton<ReplayLog>();
-        services.AddSingleton<EventsApi>();
-        services.AddSingleton<ScheduledEventsApi>();
-        services.AddSingleton<UsersApi>();
-        services.AddSingleton<Jobs>();
+        // The entry points: public types built only here, since their constructors take internal types and so are
+        // internal too, which the container's activation does not see.
+        services.AddSingleton(p => new EventEndpoint(p.GetRequiredService<EventKeys>(), p.GetRequiredService<EventRateLimiter>(), p.GetRequiredService<IngestPipeline>(), p.GetRequiredService<IngestMetrics>(), p.GetRequiredService<IOptions<IngestOptions>>(), p.GetRequiredService<TimeProvider>(), p.GetRequiredService<ILogger<EventEndpoint>>()));
+        services.AddSingleton(p => new EventsApi(p.GetRequiredService<ApiGate>(), p.GetRequiredService<EventLookup>(), p.GetRequiredService<EventListing>(), p.GetRequiredService<EventReplayer>(), p.GetRequiredService<TimeProvider>()));
+        services.AddSingleton(p => new ScheduledEventsApi(p.GetRequiredService<ApiGate>(), p.GetRequiredService<Scheduler>(), p.GetRequiredService<IOptions<IngestOptions>>(), p.GetRequiredService<TimeProvider>()));
+        services.AddSingleton(p => new UsersApi(p.GetRequiredService<ApiGate>(), p.GetRequiredService<UserDataProtector>()));
+        services.AddSingleton(p => new Jobs(p.GetRequiredService<OutboxRepair>(), p.GetRequiredService<EventStore>(), p.GetRequiredService<Scheduler>(), p.GetRequiredService<DepthProbe>(), p.GetRequiredService<IOptions<JobOptions>>()));
         return services;
     }
 }

@@ -15,7 +15,7 @@ namespace EventIngest.DevServer.Console;
 /// with their message counts, a peek at a queue's next messages, and an event's deliveries.
 /// Local host only, behind the same gate (and scopes) as every <c>/v1</c> route.
 /// </summary>
-public sealed class ConsoleApi(ApiGate gate, StorageAccount storage, IOptions<RoutingOptions> routing, EventLookup reader, ReplayLog replays, TimeProvider time)
+internal sealed class ConsoleApi(ApiGate gate, StorageAccount storage, IOptions<RoutingOptions> routing, EventLookup reader, ReplayLog replays, TimeProvider time)
 {
     public const int MaxPeek = 32;
 

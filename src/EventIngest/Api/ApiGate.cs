@@ -13,7 +13,7 @@ namespace EventIngest.Api;
 /// failures of the handler become problem details here and nowhere else (storage unavailable →
 /// 503 with <c>Retry-After</c>).
 /// </summary>
-public sealed class ApiGate(SigningKeys keys, IOptions<IngestOptions> options, ILogger<ApiGate> logger)
+internal sealed class ApiGate(SigningKeys keys, IOptions<IngestOptions> options, ILogger<ApiGate> logger)
 {
     /// <summary>REST bodies are small (<c>{"ts": ...}</c>, <c>{"external_id": ...}</c>).</summary>
     public const int MaxBodyBytes = 64 * 1024;

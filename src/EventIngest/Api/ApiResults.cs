@@ -8,20 +8,20 @@ using Microsoft.AspNetCore.Mvc;
 namespace EventIngest.Api;
 
 /// <summary>Metadata of every successful REST response.</summary>
-public sealed record ApiMetadata(string FetchedAt);
+internal sealed record ApiMetadata(string FetchedAt);
 
 /// <summary>Metadata of a list page: <c>next_cursor</c> is null on the last page.</summary>
-public sealed record ListMetadata(string FetchedAt, string? NextCursor);
+internal sealed record ListMetadata(string FetchedAt, string? NextCursor);
 
 /// <summary>The REST API's success body: <c>{"data": ..., "metadata": {...}}</c>.</summary>
-public sealed record ApiResponse<TData, TMetadata>(TData Data, TMetadata Metadata);
+internal sealed record ApiResponse<TData, TMetadata>(TData Data, TMetadata Metadata);
 
 /// <summary>
 /// Every REST answer is built here: successes in the <c>data</c>/<c>metadata</c> envelope with
 /// snake_case names, failures as RFC 9457 problem details. Serializer settings are our own, so
 /// both hosts answer byte for byte the same whatever their JSON defaults.
 /// </summary>
-public static class ApiResults
+internal static class ApiResults
 {
     public static readonly JsonSerializerOptions JsonOptions = new(JsonSerializerDefaults.Web)
     {

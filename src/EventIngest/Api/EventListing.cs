@@ -5,7 +5,7 @@ using EventIngest.Storage;
 namespace EventIngest.Api;
 
 /// <summary>What <c>GET /v1/events</c> asks for. Times are ms since the epoch, both exclusive.</summary>
-public sealed record EventFilter(string? Name, string? Id, long? ReceivedAfter, long? ReceivedBefore)
+internal sealed record EventFilter(string? Name, string? Id, long? ReceivedAfter, long? ReceivedBefore)
 {
     public string Fingerprint => ListCursor.QueryOf(Name, Id, ReceivedAfter, ReceivedBefore);
 
@@ -15,10 +15,10 @@ public sealed record EventFilter(string? Name, string? Id, long? ReceivedAfter, 
         && (ReceivedBefore is not { } before || record.ReceivedAt < before);
 }
 
-public sealed record RecordPage(IReadOnlyList<EventRecord> Records, ListCursor? Next);
+internal sealed record RecordPage(IReadOnlyList<EventRecord> Records, ListCursor? Next);
 
 /// <summary>Thrown when a cursor's continuation token is refused by the table service.</summary>
-public sealed class InvalidCursorException(Exception inner) : Exception("The cursor is not valid.", inner);
+internal sealed class InvalidCursorException(Exception inner) : Exception("The cursor is not valid.", inner);
 
 /// <summary>
 /// Lists an environment's records newest first. Record keys hold the internal id with its digits
@@ -27,7 +27,7 @@ public sealed class InvalidCursorException(Exception inner) : Exception("The cur
 /// that stops after <c>limit + 1</c> rows. The next page starts strictly after the last row
 /// returned, so events arriving meanwhile (newer ids, lower keys) never shift it: no gaps, no repeats.
 /// </summary>
-public sealed class EventListing(StorageAccount storage, EventLookup reader, EventStore store)
+internal sealed class EventListing(StorageAccount storage, EventLookup reader, EventStore store)
 {
     /// <summary>Storage requests one page may take. Unfiltered pages need one; a filter that
     /// matches rarely may need more, and past this the page ends early with a cursor.</summary>

@@ -9,7 +9,7 @@ using EventIngest.Delivery;
 namespace EventIngest.Api;
 
 /// <summary>An event as the REST API returns it.</summary>
-public sealed record EventView(
+internal sealed record EventView(
     string InternalId,
     string? Id,
     string Name,
@@ -24,7 +24,7 @@ public sealed record EventView(
     [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] long? Due);
 
 /// <summary>The <c>user</c> of a stored event: its JSON, or nothing once the person was erased.</summary>
-public readonly record struct StoredUser(JsonElement? Json)
+internal readonly record struct StoredUser(JsonElement? Json)
 {
     public static StoredUser Erased => default;
     public bool IsErased => Json is null;
@@ -40,7 +40,7 @@ public readonly record struct StoredUser(JsonElement? Json)
 /// Reads event records and their envelopes. A record is found by its internal id with one point
 /// read: both keys derive from the id and the environment (<see cref="RecordKeys"/>).
 /// </summary>
-public sealed class EventLookup(StorageAccount storage, LargeEnvelopes large, Outbox outbox, UserDataProtector protector, TimeProvider time)
+internal sealed class EventLookup(StorageAccount storage, LargeEnvelopes large, Outbox outbox, UserDataProtector protector, TimeProvider time)
 {
     public async Task<EventRecord?> FindAsync(string environment, string internalId, CancellationToken ct)
     {

@@ -8,7 +8,7 @@ using EventIngest.Ids;
 
 namespace EventIngest.Api;
 
-public enum ReplayStatus
+internal enum ReplayStatus
 {
     Replayed,
     NotFound,
@@ -16,10 +16,10 @@ public enum ReplayStatus
 }
 
 /// <summary>The result of a replay: the new delivery, or why there is none.</summary>
-public sealed record ReplayOutcome(ReplayStatus Status, string? DeliveryId = null, IReadOnlyList<string>? Queues = null, string? Reason = null);
+internal sealed record ReplayOutcome(ReplayStatus Status, string? DeliveryId = null, IReadOnlyList<string>? Queues = null, string? Reason = null);
 
 /// <summary>What <c>POST /v1/events/{internalId}/replay</c> answers.</summary>
-public sealed record ReplayView(string InternalId, string DeliveryId, IReadOnlyList<string> Queues, string ReplayedAt);
+internal sealed record ReplayView(string InternalId, string DeliveryId, IReadOnlyList<string> Queues, string ReplayedAt);
 
 /// <summary>
 /// Puts a stored event on its queues again: the stored envelope, <c>user</c> untouched, plus
@@ -27,7 +27,7 @@ public sealed record ReplayView(string InternalId, string DeliveryId, IReadOnlyL
 /// original delivery (which has neither), and each replay is logged (<see cref="ReplayLog"/>). Routing is the one recorded at ingest. An envelope the
 /// marker pushes over the inline limit goes to a blob of its own and travels as a claim check.
 /// </summary>
-public sealed class EventReplayer(LargeEnvelopes large, EventLookup reader, EventQueue queue, ReplayLog log, TimeProvider time, ILogger<EventReplayer> logger)
+internal sealed class EventReplayer(LargeEnvelopes large, EventLookup reader, EventQueue queue, ReplayLog log, TimeProvider time, ILogger<EventReplayer> logger)
 {
     public async Task<ReplayOutcome> ReplayAsync(string environment, string internalId, CancellationToken ct)
     {

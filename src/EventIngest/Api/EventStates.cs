@@ -3,7 +3,7 @@ using EventIngest.Storage;
 namespace EventIngest.Api;
 
 /// <summary>An event's state as the REST API shows it.</summary>
-public enum EventState
+internal enum EventState
 {
     /// <summary>On its queue(s): its request (or the repair job) has finished sending it.</summary>
     Delivered,
@@ -17,7 +17,7 @@ public enum EventState
 }
 
 /// <summary>The one mapping from a record's stored <c>State</c> to what the API shows and allows.</summary>
-public static class EventStates
+internal static class EventStates
 {
     /// <summary>Only what is known to be on its queues says delivered: a scheduled event is
     /// <c>scheduled</c> until its release has sent it, even past its due time.</summary>

@@ -10,10 +10,27 @@ namespace EventIngest.Api;
 /// The REST v1 event routes, shared by the Functions app and the local host. Each runs behind
 /// <see cref="ApiGate"/>, so the environment is always the signing key's own.
 /// </summary>
-public sealed class EventsApi(ApiGate gate, EventLookup reader, EventListing listing, EventReplayer replayer, TimeProvider time)
+public sealed class EventsApi
 {
-    public const int DefaultLimit = 20;
-    public const int MaxLimit = 100;
+    private readonly ApiGate gate;
+    private readonly EventLookup reader;
+    private readonly EventListing listing;
+    private readonly EventReplayer replayer;
+    private readonly TimeProvider time;
+
+    /// <summary>Internal: the hosts resolve it from <see cref="ServiceCollectionExtensions.AddEventIngest"/>, whose
+    /// registration calls this; its dependencies are not part of the public surface.</summary>
+    internal EventsApi(ApiGate gate, EventLookup reader, EventListing listing, EventReplayer replayer, TimeProvider time)
+    {
+        this.gate = gate;
+        this.reader = reader;
+        this.listing = listing;
+        this.replayer = replayer;
+        this.time = time;
+    }
+
+    internal const int DefaultLimit = 20;
+    internal const int MaxLimit = 100;
 
     /// <summary><c>GET /v1/events/{internalId}</c>: one point read (plus the blob of a large event).</summary>
     public Task<IResult> GetAsync(HttpRequest request, string internalId, CancellationToken ct) =>
@@ -69,7 +86,7 @@ public sealed class EventsApi(ApiGate gate, EventLookup reader, EventListing lis
     private static string? ParseInternalId(string? value) => Ulid.Normalize(value);
 
     /// <summary>Reads the list parameters; returns the reason they are invalid, or null.</summary>
-    public static string? ParseList(IQueryCollection query, out EventFilter filter, out int limit, out ListCursor? cursor)
+    internal static string? ParseList(IQueryCollection query, out EventFilter filter, out int limit, out ListCursor? cursor)
     {
         filter = new EventFilter(null, null, null, null);
         limit = DefaultLimit;

@@ -13,7 +13,7 @@ namespace EventIngest.Api;
 /// of its storage-request budget before filling the page — the table service's continuation token
 /// of that scan, which resumes the very same query. A cursor belongs to the filters that issued it.
 /// </summary>
-public sealed record ListCursor(string? AfterRow, string? Continuation, string Query)
+internal sealed record ListCursor(string? AfterRow, string? Continuation, string Query)
 {
     private const int Version = 1;
     private const int MaxContinuationLength = 1024;

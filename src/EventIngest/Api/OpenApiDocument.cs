@@ -3,7 +3,7 @@ using Microsoft.AspNetCore.Http;
 namespace EventIngest.Api;
 
 /// <summary><c>docs/openapi.yaml</c>, embedded at build time, served by both hosts at <c>GET /openapi.yaml</c>.</summary>
-public static class OpenApiDocument
+internal static class OpenApiDocument
 {
     public const string Route = "/openapi.yaml";
 

@@ -13,15 +13,29 @@ namespace EventIngest.Api;
 /// Managing scheduled events before they are released: <c>GET /v1/scheduled</c>,
 /// <c>PATCH /v1/events/{internalId}</c> (<c>{"ts": …}</c>) and <c>DELETE /v1/events/{internalId}</c>.
 /// </summary>
-public sealed class ScheduledEventsApi(ApiGate gate, Scheduler scheduler, IOptions<IngestOptions> options, TimeProvider time)
+public sealed class ScheduledEventsApi
 {
-    public const int DefaultLimit = 20;
-    public const int MaxLimit = 100;
-    private readonly TimeSpan _skew = options.Value.ClockSkew;
+    private readonly ApiGate gate;
+    private readonly Scheduler scheduler;
+    private readonly TimeProvider time;
 
-    public sealed record ScheduledEvent(string InternalId, string Name, string? Id, long Due, string Where);
+    /// <summary>Internal: the hosts resolve it from <see cref="ServiceCollectionExtensions.AddEventIngest"/>, whose
+    /// registration calls this; its dependencies are not part of the public surface.</summary>
+    internal ScheduledEventsApi(ApiGate gate, Scheduler scheduler, IOptions<IngestOptions> options, TimeProvider time)
+    {
+        this.gate = gate;
+        this.scheduler = scheduler;
+        this.time = time;
+        _skew = options.Value.ClockSkew;
+    }
 
-    public sealed record ScheduleState(string InternalId, string State, long? Due);
+    internal const int DefaultLimit = 20;
+    internal const int MaxLimit = 100;
+    private readonly TimeSpan _skew;
+
+    internal sealed record ScheduledEvent(string InternalId, string Name, string? Id, long Due, string Where);
+
+    internal sealed record ScheduleState(string InternalId, string State, long? Due);
 
     public Task<IResult> ListAsync(HttpRequest request, CancellationToken ct) => gate.RunAsync(request, ApiScopes.Read, async (environment, token) =>
     {

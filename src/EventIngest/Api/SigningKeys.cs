@@ -3,7 +3,7 @@ using EventIngest.Auth;
 
 namespace EventIngest.Api;
 
-public enum SigningKeyCheck
+internal enum SigningKeyCheck
 {
     Ok,
     /// <summary>No <c>Authorization: Bearer</c> header.</summary>
@@ -19,7 +19,7 @@ public enum SigningKeyCheck
 
 /// <summary>What a signing key may do on the REST API.</summary>
 [Flags]
-public enum ApiScopes
+internal enum ApiScopes
 {
     None = 0,
     /// <summary>Look up and list events and scheduled events.</summary>
@@ -38,7 +38,7 @@ public enum ApiScopes
 /// <see cref="AuthOptions.RequireSigningKeys"/> off (the local host), anyone may do anything in
 /// the environment named by <c>x-inngest-env</c>, else the default one.
 /// </summary>
-public sealed class SigningKeys
+internal sealed class SigningKeys
 {
     public const string EnvironmentHeader = "x-inngest-env";
     private readonly ConfiguredKeys<SigningKeyHash> _keys;
@@ -85,7 +85,7 @@ public sealed class SigningKeys
     }
 }
 
-public static class ApiScopesParser
+internal static class ApiScopesParser
 {
     /// <summary>Reads <c>read, write, erase</c> (comma-separated, any case); null or blank is <c>read</c>.</summary>
     public static bool TryParse(string? text, out ApiScopes scopes)

@@ -11,11 +11,22 @@ namespace EventIngest.Api;
 /// sealed for them — in records, queue messages and blobs — is unreadable from then on
 /// (crypto-shredding). The receipt says whether there was key material to destroy.
 /// </summary>
-public sealed class UsersApi(ApiGate gate, UserDataProtector protector)
+public sealed class UsersApi
 {
-    public const string EraseRoute = "/v1/users/erase";
+    private readonly ApiGate gate;
+    private readonly UserDataProtector protector;
 
-    public sealed record Receipt(string ExternalId, bool Found, string ErasedAt);
+    /// <summary>Internal: the hosts resolve it from <see cref="ServiceCollectionExtensions.AddEventIngest"/>, whose
+    /// registration calls this; its dependencies are not part of the public surface.</summary>
+    internal UsersApi(ApiGate gate, UserDataProtector protector)
+    {
+        this.gate = gate;
+        this.protector = protector;
+    }
+
+    internal const string EraseRoute = "/v1/users/erase";
+
+    internal sealed record Receipt(string ExternalId, bool Found, string ErasedAt);
 
     private static readonly string BodyForm =
         $"Body must be {{\"external_id\": <the user.external_id to erase: a string of 1-{ExternalIds.MaxLength} characters, or a number>}}";

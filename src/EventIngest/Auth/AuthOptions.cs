@@ -3,7 +3,7 @@ using System.ComponentModel.DataAnnotations;
 namespace EventIngest.Auth;
 
 /// <summary>Who may send and read events.</summary>
-public sealed class AuthOptions
+internal sealed class AuthOptions
 {
     public const string Section = "EventIngest:Auth";
 
@@ -32,7 +32,7 @@ public sealed class AuthOptions
 }
 
 /// <summary>A key configured by its SHA-256 hash (lower-case hex); the raw key never sits in configuration.</summary>
-public abstract class KeyHash
+internal abstract class KeyHash
 {
     [Required]
     public string Hash { get; set; } = "";
@@ -42,7 +42,7 @@ public abstract class KeyHash
 }
 
 /// <summary>An event key: the events sent with it go to its <see cref="KeyHash.Environment"/>.</summary>
-public sealed class EventKeyHash : KeyHash
+internal sealed class EventKeyHash : KeyHash
 {
     /// <summary>When true, <c>x-inngest-env</c> may also name a branch environment: one that no
     /// other key names, and never <c>production</c>. Otherwise the header must be absent or equal
@@ -54,7 +54,7 @@ public sealed class EventKeyHash : KeyHash
 }
 
 /// <summary>A signing key: it uses the REST API on its <see cref="KeyHash.Environment"/> only.</summary>
-public sealed class SigningKeyHash : KeyHash
+internal sealed class SigningKeyHash : KeyHash
 {
     /// <summary>What the key may do, comma-separated: <c>read</c> (look up and list events),
     /// <c>write</c> (replay, reschedule, cancel), <c>erase</c> (erase a person). Unset: <c>read</c>.</summary>

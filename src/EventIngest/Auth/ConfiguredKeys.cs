@@ -9,7 +9,7 @@ namespace EventIngest.Auth;
 /// configuration. A presented key is hashed once and compared in constant time against every
 /// configured hash, so timing reveals nothing about which one matched.
 /// </summary>
-public sealed class ConfiguredKeys<TKey>(IEnumerable<TKey> keys) where TKey : KeyHash
+internal sealed class ConfiguredKeys<TKey>(IEnumerable<TKey> keys) where TKey : KeyHash
 {
     private readonly (byte[] Hash, TKey Key)[] _keys = keys.Select(k => (Convert.FromHexString(k.Hash), k)).ToArray();
 
@@ -28,7 +28,7 @@ public sealed class ConfiguredKeys<TKey>(IEnumerable<TKey> keys) where TKey : Ke
     }
 }
 
-public static partial class ConfiguredKeys
+internal static partial class ConfiguredKeys
 {
     /// <summary>1-64 letters, digits, '.', '_' or '-', starting with a letter or digit.</summary>
     public static bool IsEnvironmentName(string name) => EnvironmentName().IsMatch(name);

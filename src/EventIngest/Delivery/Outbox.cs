@@ -25,7 +25,7 @@ namespace EventIngest.Delivery;
 /// <see cref="ProgressEvery"/> events has its row deleted at once.
 /// </para>
 /// </summary>
-public sealed class Outbox(StorageAccount storage, TimeProvider time, ILogger<Outbox> logger) : BackgroundService
+internal sealed class Outbox(StorageAccount storage, TimeProvider time, ILogger<Outbox> logger) : BackgroundService
 {
     /// <summary>Shards of each minute, one per instance: with the shard first in the partition key, the
     /// instances' rows append at 16 separate places of the key space instead of one hot range.</summary>

@@ -19,7 +19,7 @@ namespace EventIngest.Delivery;
 /// A pass with nothing stuck costs one query per outbox shard, made at once. Two passes never work on the same row: each takes
 /// a row by updating it with its ETag first.
 /// </summary>
-public sealed class OutboxRepair(StorageAccount storage, EventStore store, EventQueue queue, Scheduler scheduler, IngestMetrics metrics, IOptions<RepairOptions> options, TimeProvider time, ILogger<OutboxRepair> logger)
+internal sealed class OutboxRepair(StorageAccount storage, EventStore store, EventQueue queue, Scheduler scheduler, IngestMetrics metrics, IOptions<RepairOptions> options, TimeProvider time, ILogger<OutboxRepair> logger)
 {
     // One round of parallel sends, then one merge on the row: a pass killed mid-way repeats at most this many.
     private const int ChunkSize = 16;

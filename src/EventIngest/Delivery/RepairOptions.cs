@@ -3,7 +3,7 @@ using System.ComponentModel.DataAnnotations;
 namespace EventIngest.Delivery;
 
 /// <summary>The job that completes requests that died between recording and enqueueing.</summary>
-public sealed class RepairOptions
+internal sealed class RepairOptions
 {
     public const string Section = "EventIngest:Repair";
 

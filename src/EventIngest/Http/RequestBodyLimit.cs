@@ -8,7 +8,7 @@ namespace EventIngest.Http;
 /// default (Kestrel's 30,000,000 bytes, which the Functions worker keeps) is set to ours for each
 /// request before its body is read, so it neither cuts in below <c>MaxRequestBytes</c> nor lets more through.
 /// </summary>
-public static class RequestBodyLimit
+internal static class RequestBodyLimit
 {
     public const string Unreadable = "Request body could not be read: it ended before its declared length or its framing was invalid; nothing was done";
 

@@ -11,7 +11,7 @@ namespace EventIngest.Ids;
 /// the same ids. Requests without a valid seed get a random one, which keeps the ids of one
 /// request together (they share their first 19 characters).
 /// </summary>
-public sealed class IdSeed
+internal sealed class IdSeed
 {
     public const string HeaderName = "x-inngest-event-id-seed";
 

@@ -5,7 +5,7 @@ namespace EventIngest.Ids;
 
 /// <summary>ULIDs as strings: 48-bit millisecond timestamp + 80 bits of entropy, 26 characters of
 /// Crockford base32 (the first character carries only 3 bits, so it is at most '7').</summary>
-public static class Ulid
+internal static class Ulid
 {
     public const int Length = 26;
     public const long MaxTimestamp = (1L << 48) - 1;

@@ -16,16 +16,28 @@ namespace EventIngest.Ingest;
 /// event, then store and enqueue them (<see cref="IngestPipeline"/>). Shared by the Functions
 /// app and the local host.
 /// </summary>
-public sealed class EventEndpoint(
-    EventKeys keys,
-    EventRateLimiter rateLimiter,
-    IngestPipeline pipeline,
-    IngestMetrics metrics,
-    IOptions<IngestOptions> options,
-    TimeProvider time,
-    ILogger<EventEndpoint> logger)
+public sealed class EventEndpoint
 {
-    private readonly IngestOptions _options = options.Value;
+    private readonly EventKeys keys;
+    private readonly EventRateLimiter rateLimiter;
+    private readonly IngestPipeline pipeline;
+    private readonly IngestMetrics metrics;
+    private readonly TimeProvider time;
+    private readonly ILogger<EventEndpoint> logger;
+    private readonly IngestOptions _options;
+
+    /// <summary>Internal: the hosts resolve it from <see cref="ServiceCollectionExtensions.AddEventIngest"/>, whose
+    /// registration calls this; its dependencies are not part of the public surface.</summary>
+    internal EventEndpoint(EventKeys keys, EventRateLimiter rateLimiter, IngestPipeline pipeline, IngestMetrics metrics, IOptions<IngestOptions> options, TimeProvider time, ILogger<EventEndpoint> logger)
+    {
+        this.keys = keys;
+        this.rateLimiter = rateLimiter;
+        this.pipeline = pipeline;
+        this.metrics = metrics;
+        this.time = time;
+        this.logger = logger;
+        _options = options.Value;
+    }
 
     public async Task<IResult> HandleAsync(HttpRequest request, string eventKey, CancellationToken ct)
     {

@@ -12,7 +12,7 @@ namespace EventIngest.Ingest;
 /// keeps it, so a request whose seed gives an id that already names another event is told apart
 /// from a retry of the same request (G2 in docs/reliability.md).
 /// </summary>
-public static class EventFingerprint
+internal static class EventFingerprint
 {
     public const int Length = 16;
 

@@ -3,7 +3,7 @@ using EventIngest.Auth;
 
 namespace EventIngest.Ingest;
 
-public enum KeyCheck
+internal enum KeyCheck
 {
     Ok,
     /// <summary>The key matches no configured hash.</summary>
@@ -22,7 +22,7 @@ public enum KeyCheck
 /// signing key, in any letter case) and never production, so a branch key cannot write where
 /// another key's consumers read.
 /// </summary>
-public sealed class EventKeys
+internal sealed class EventKeys
 {
     public const string EnvironmentHeader = "x-inngest-env";
     public const string Production = "production";

@@ -9,7 +9,7 @@ namespace EventIngest.Ingest;
 
 /// <summary>One event of a request, checked against the contract. <see cref="Data"/> and
 /// <see cref="User"/> point into the request's <see cref="JsonDocument"/>, which must outlive them.</summary>
-public sealed class ParsedEvent
+internal sealed class ParsedEvent
 {
     public required int Index { get; init; }
     public required string Name { get; init; }
@@ -33,13 +33,13 @@ public sealed class ParsedEvent
         EventMessage.Build(internalId, environment, Name, Id, Data, DataHasInngestKey, Ts, V, sealedUser, receivedAt, traceParent);
 }
 
-public sealed record FieldError(int? Index, string? Field, string Message)
+internal sealed record FieldError(int? Index, string? Field, string Message)
 {
     public override string ToString() => Index is { } i ? $"event {i}: {Message}" : Message;
 }
 
 /// <summary>The outcome of parsing a request body: events, or the reasons it is refused.</summary>
-public sealed class ParseResult : IDisposable
+internal sealed class ParseResult : IDisposable
 {
     public JsonDocument? Document { get; init; }
     public IReadOnlyList<ParsedEvent> Events { get; init; } = [];
@@ -56,7 +56,7 @@ public sealed class ParseResult : IDisposable
 /// unlike it, a key repeated at an event's top level (in any case) is refused rather than
 /// taking the last value.
 /// </summary>
-public static class EventParser
+internal static class EventParser
 {
     public const string BodyError = "Request body must contain an event object or an array of event objects";
     public const long MinTs = 315532800000;   // 1980-01-01

@@ -17,7 +17,7 @@ namespace EventIngest.Ingest;
 /// Not System.Threading.RateLimiting's TokenBucketRateLimiter: it refuses a lease larger than the bucket and never
 /// lends tokens, and this bucket must let a whole batch through on one token and carry the rest as debt.
 /// </summary>
-public sealed class EventRateLimiter
+internal sealed class EventRateLimiter
 {
     private readonly ConcurrentDictionary<UInt128, Bucket> _buckets = new();
     private readonly TimeProvider _time;

@@ -3,7 +3,7 @@ using EventIngest.Storage;
 
 namespace EventIngest.Ingest;
 
-public enum Outcome
+internal enum Outcome
 {
     Accepted,
     Scheduled,
@@ -12,10 +12,10 @@ public enum Outcome
 
 /// <summary>What the caller is told about one event: its internal id (the original's for a
 /// duplicate), the outcome and, when scheduled, when it is due.</summary>
-public readonly record struct EventReceipt(string Id, Outcome Outcome, long? Due);
+internal readonly record struct EventReceipt(string Id, Outcome Outcome, long? Due);
 
 /// <summary>One event on its way through the pipeline.</summary>
-public sealed class PendingEvent
+internal sealed class PendingEvent
 {
     public required int Index { get; init; }
     public required string InternalId { get; init; }
@@ -52,7 +52,7 @@ public sealed class PendingEvent
 }
 
 /// <summary>The events of one request, and what identifies the request in the outbox.</summary>
-public sealed class IngestBatch
+internal sealed class IngestBatch
 {
     public required string Environment { get; init; }
     /// <summary>Unique per request attempt: records carry it so the repair job finds what this attempt wrote.</summary>

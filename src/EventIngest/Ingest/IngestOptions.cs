@@ -4,7 +4,7 @@ using EventIngest.Storage;
 namespace EventIngest.Ingest;
 
 /// <summary>Limits and rules of the event route.</summary>
-public sealed class IngestOptions
+internal sealed class IngestOptions
 {
     public const string Section = "EventIngest:Ingest";
     public const int HardMaxEventBytes = 3 * 1024 * 1024;
@@ -32,7 +32,7 @@ public sealed class IngestOptions
 /// Per event key rate limit of the event route: a token bucket counted in events, held in each
 /// instance's memory, so with N instances a key may send up to N times the rate. Off by default.
 /// </summary>
-public sealed class RateLimitOptions
+internal sealed class RateLimitOptions
 {
     public const string Section = "EventIngest:RateLimit";
 
@@ -50,7 +50,7 @@ public sealed class RateLimitOptions
 }
 
 /// <summary>Which queue(s) an event goes to, by event-name pattern, and over how many shards each queue is spread.</summary>
-public sealed class RoutingOptions : IValidatableObject
+internal sealed class RoutingOptions : IValidatableObject
 {
     public const string Section = "EventIngest:Routing";
 
@@ -121,7 +121,7 @@ public sealed class RoutingOptions : IValidatableObject
     }
 }
 
-public sealed class Route
+internal sealed class Route
 {
     /// <summary>An event name, or a prefix ending in <c>*</c> (<c>app/account.*</c>), or <c>*</c>.</summary>
     [Required]

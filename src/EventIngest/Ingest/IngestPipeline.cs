@@ -19,7 +19,7 @@ namespace EventIngest.Ingest;
 /// Once the outbox row exists, a crash at any later point is finished by <see cref="OutboxRepair"/>,
 /// so an acknowledged event always reaches its queue. See docs/architecture.md.
 /// </summary>
-public sealed class IngestPipeline(
+internal sealed class IngestPipeline(
     StorageAccount storage,
     Outbox outbox,
     EventStore store,

@@ -8,7 +8,7 @@ namespace EventIngest.Ingest;
 /// The event route's response envelope. <c>"status"</c> is always in the body: the JS SDK
 /// decides success from it, not from the HTTP status.
 /// </summary>
-public sealed class IngestResponse : IResult
+internal sealed class IngestResponse : IResult
 {
     private readonly int _status;
     private readonly IReadOnlyList<EventReceipt> _outcomes;

@@ -9,7 +9,7 @@ namespace EventIngest.Ingest;
 /// where <c>*</c> stands for any run of characters), or the default queue when none does. A queue
 /// with shards becomes the one shard the event's internal id hashes to (<see cref="QueueShards"/>).
 /// </summary>
-public sealed class QueueRouter
+internal sealed class QueueRouter
 {
     private readonly (string Pattern, Target Target)[] _routes;
     private readonly Target[] _default;

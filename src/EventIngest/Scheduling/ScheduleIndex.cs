@@ -19,7 +19,7 @@ namespace EventIngest.Scheduling;
 /// is keyed by its own id, so a cancel or reschedule removes it; a group's row is left to the release, where the
 /// marker of a cancelled or moved event is stale and releases nothing.
 /// </summary>
-public static class ScheduleIndex
+internal static class ScheduleIndex
 {
     public const string Queued = "queued";
     public const string Parked = "parked";
@@ -110,4 +110,4 @@ public static class ScheduleIndex
 }
 
 /// <summary>An event to hold until <see cref="Due"/>; its record says where it goes and what it carries.</summary>
-public sealed record ScheduledItem(string InternalId, string Name, string? Id, long Due, string RecordPartition);
+internal sealed record ScheduledItem(string InternalId, string Name, string? Id, long Due, string RecordPartition);

@@ -10,7 +10,7 @@ using EventIngest.Delivery;
 
 namespace EventIngest.Scheduling;
 
-public enum ScheduleChange
+internal enum ScheduleChange
 {
     Done,
     NotFound,
@@ -38,7 +38,7 @@ public enum ScheduleChange
 /// conditional update, which leaves every older marker stale. Index rows in the schedule table
 /// only list pending events (<c>GET /v1/scheduled</c>).
 /// </summary>
-public sealed class Scheduler(StorageAccount storage, EventQueue queue, LargeEnvelopes large, Telemetry.IngestMetrics metrics, IOptions<SchedulingOptions> options, IOptions<RepairOptions> repairOptions, TimeProvider time, ILogger<Scheduler> logger)
+internal sealed class Scheduler(StorageAccount storage, EventQueue queue, LargeEnvelopes large, Telemetry.IngestMetrics metrics, IOptions<SchedulingOptions> options, IOptions<RepairOptions> repairOptions, TimeProvider time, ILogger<Scheduler> logger)
 {
     private const int ReceiveBatch = 32;
 
@@ -562,7 +562,7 @@ public sealed class Scheduler(StorageAccount storage, EventQueue queue, LargeEnv
 /// <summary>The body of a due marker: which event, in which environment, for which due time. A marker may
 /// also carry several events due in the same second (<see cref="Group"/>): <c>{"events":[…]}</c>, one queue
 /// message for all of them.</summary>
-public sealed record DueMarker(string Environment, string InternalId, long Due)
+internal sealed record DueMarker(string Environment, string InternalId, long Due)
 {
     /// <summary>Events per grouped marker at most.</summary>
     public const int MaxGroup = 400;
@@ -624,7 +624,7 @@ public sealed record DueMarker(string Environment, string InternalId, long Due)
 }
 
 /// <summary>A marker for several events due in the same second.</summary>
-public sealed record DueMarkerGroup(DueMarker[] Events);
+internal sealed record DueMarkerGroup(DueMarker[] Events);
 
 [System.Text.Json.Serialization.JsonSourceGenerationOptions(PropertyNamingPolicy = System.Text.Json.Serialization.JsonKnownNamingPolicy.SnakeCaseLower)]
 [System.Text.Json.Serialization.JsonSerializable(typeof(DueMarker))]

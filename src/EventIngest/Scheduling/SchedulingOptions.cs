@@ -3,7 +3,7 @@ using System.ComponentModel.DataAnnotations;
 namespace EventIngest.Scheduling;
 
 /// <summary>Holding events whose <c>ts</c> is in the future.</summary>
-public sealed class SchedulingOptions
+internal sealed class SchedulingOptions
 {
     public const string Section = "EventIngest:Scheduling";
 

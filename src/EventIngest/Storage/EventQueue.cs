@@ -9,7 +9,7 @@ namespace EventIngest.Storage;
 /// messages as the events of a request fit in). An envelope too large for a queue message travels as
 /// the claim check of its blob (<see cref="LargeEnvelopes"/>).
 /// </summary>
-public sealed class EventQueue(StorageAccount storage, LargeEnvelopes large)
+internal sealed class EventQueue(StorageAccount storage, LargeEnvelopes large)
 {
     private const int SendConcurrency = 32;
     // Sends in flight from this instance, all requests together: without a bound, 16 requests of

@@ -8,7 +8,7 @@ namespace EventIngest.Storage;
 /// record (an id fenced off by the repair). This type is the one place that knows the table's column
 /// names; everything that reads or writes a record goes through it (docs/architecture.md, storage layout).
 /// </summary>
-public sealed class EventRecord
+internal sealed class EventRecord
 {
     /// <summary>Column names of the events table.</summary>
     public static class Column
@@ -148,7 +148,7 @@ public sealed class EventRecord
             : TableClient.CreateQueryFilter($"PartitionKey eq {partitionKey} and RowKey gt {afterRow}") + " and " + Where(Column.Writer, "eq", nonce);
 }
 
-public static class RecordState
+internal static class RecordState
 {
     /// <summary>Recorded; on its queue(s) unless the request died, in which case the repair job sends it.</summary>
     public const string Pending = "pending";

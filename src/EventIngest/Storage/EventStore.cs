@@ -13,7 +13,7 @@ namespace EventIngest.Storage;
 /// (AddEntity fails with 409 when the row exists), never a read followed by a write.
 /// </summary>
 /// <param name="idempotencyWindow">How long a caller key stays claimed (<c>EventIngest:Ingest:IdempotencyWindow</c>).</param>
-public sealed class EventStore(StorageAccount storage, TimeSpan idempotencyWindow, TimeProvider time)
+internal sealed class EventStore(StorageAccount storage, TimeSpan idempotencyWindow, TimeProvider time)
 {
     private const int MaxTransactionActions = 100;
     // Transactions are capped at 4 MiB; binary properties travel base64-encoded.

@@ -8,7 +8,7 @@ namespace EventIngest.Storage;
 /// place that decides what goes inline, names the blobs, writes and reads them — for ingest, replay and
 /// reschedule alike.
 /// </summary>
-public sealed class LargeEnvelopes(StorageAccount storage)
+internal sealed class LargeEnvelopes(StorageAccount storage)
 {
     public static bool IsLarge(int bytes) => bytes > EventMessage.InlineLimit;
 

@@ -7,7 +7,7 @@ namespace EventIngest.Storage;
 /// the internal id. All ids of one request share their first 19 characters, so one request's
 /// records share a partition and go into one transaction per 100.
 /// </summary>
-public static class RecordKeys
+internal static class RecordKeys
 {
     public const int PartitionChars = 19;
     private const string Alphabet = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";

@@ -3,14 +3,14 @@ using Azure.Data.Tables;
 namespace EventIngest.Storage;
 
 /// <summary>One replay of an event: its delivery id, the queues it went to and when.</summary>
-public sealed record ReplayEntry(string DeliveryId, IReadOnlyList<string> Queues, long ReplayedAt);
+internal sealed record ReplayEntry(string DeliveryId, IReadOnlyList<string> Queues, long ReplayedAt);
 
 /// <summary>
 /// The replays of each event, so that whoever looks at an event can tell its deliveries apart.
 /// A replay is a delivery, not an event: it writes no event record, only this row — partition
 /// <c>{env}|{internalId}</c>, row the delivery id (a ULID, so rows come back oldest first).
 /// </summary>
-public sealed class ReplayLog(StorageAccount storage)
+internal sealed class ReplayLog(StorageAccount storage)
 {
     /// <summary>Replays kept per answer; an event replayed more often shows its first ones.</summary>
     public const int MaxListed = 100;

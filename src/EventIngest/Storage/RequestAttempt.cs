@@ -5,10 +5,10 @@ namespace EventIngest.Storage;
 /// <summary>One attempt of one request, as the tables see it: the rows it writes carry its nonce (a record's
 /// <c>Writer</c>, a claim's), its records share <see cref="RecordPartition"/>, and its outbox row is in
 /// <see cref="OutboxPartition"/>. With <see cref="Seed"/> and <see cref="EventCount"/> it names every id it may write.</summary>
-public sealed record RequestAttempt(string Environment, string Nonce, long ReceivedAt, IdSeed Seed, int EventCount, string OutboxPartition, string RecordPartition);
+internal sealed record RequestAttempt(string Environment, string Nonce, long ReceivedAt, IdSeed Seed, int EventCount, string OutboxPartition, string RecordPartition);
 
 /// <summary>How an event is protected against being stored twice.</summary>
-public enum KeyKind
+internal enum KeyKind
 {
     /// <summary>No seed header and no <c>id</c>: every send is a new event.</summary>
     None,
@@ -19,10 +19,10 @@ public enum KeyKind
 }
 
 /// <summary>A record to write: the event's position in its request (for the answer), the record, how it is keyed.</summary>
-public readonly record struct RecordWrite(int Index, EventRecord Record, KeyKind Key);
+internal readonly record struct RecordWrite(int Index, EventRecord Record, KeyKind Key);
 
 /// <summary>What writing a record came to.</summary>
-public enum RecordWritten
+internal enum RecordWritten
 {
     /// <summary>This attempt wrote it (or took over a void record, or its own insert was retried).</summary>
     Written,
@@ -33,4 +33,4 @@ public enum RecordWritten
 }
 
 /// <summary>A caller key (<see cref="EventRecord.Id"/>) to claim for a record, and what writing the record came to.</summary>
-public readonly record struct KeyClaim(int Index, EventRecord Record, RecordWritten Written);
+internal readonly record struct KeyClaim(int Index, EventRecord Record, RecordWritten Written);

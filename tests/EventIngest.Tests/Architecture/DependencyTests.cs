@@ -70,6 +70,24 @@ public sealed class DependencyTests
         Assert.All(folders, f => Assert.True(MayUse.ContainsKey(f), $"{f} is not in the map: say what it may use"));
     }
 
+    /// <summary>The service's public surface is the hosts' entry points (ServiceCollectionExtensions says why);
+    /// a type made public by accident fails here.</summary>
+    [Fact]
+    public void OnlyTheHostsEntryPointsArePublic()
+    {
+        string[] entryPoints =
+        [
+            "EventIngest.Api.EventsApi",
+            "EventIngest.Api.ScheduledEventsApi",
+            "EventIngest.Api.UsersApi",
+            "EventIngest.Ingest.EventEndpoint",
+            "EventIngest.Jobs",
+            "EventIngest.ServiceCollectionExtensions",
+        ];
+        var exported = typeof(EventStore).Assembly.GetExportedTypes().Select(t => t.FullName!).Order(StringComparer.Ordinal);
+        Assert.Equal(entryPoints, exported);
+    }
+
     /// <summary>The scan sees through lambdas and async methods: without it the tests above could pass by seeing nothing.</summary>
     [Fact]
     public void TheScanFindsTheDependenciesThatAreThere()

@@ -87,6 +87,23 @@ public sealed class FunctionsAppTests(AzuriteFixture azurite)
         Assert.Equal("base64", host.GetProperty("extensions").GetProperty("queues").GetProperty("messageEncoding").GetString());
     }
 
+    /// <summary>The worker activates a trigger class with ActivatorUtilities, which sees public constructors only:
+    /// every class with a function must be public, with a public constructor that AddEventIngest's services fill.</summary>
+    [Fact]
+    public async Task EveryFunctionClassIsActivatedFromTheSharedServices()
+    {
+        await using var host = await TestHost.StartAsync(azurite.ConnectionString, azurite.NewStorageNamePrefix());
+        var classes = typeof(SendEvents).Assembly.GetTypes()
+            .Where(t => t.GetMethods().Any(m => m.GetCustomAttributes(typeof(Microsoft.Azure.Functions.Worker.FunctionAttribute), false).Length > 0))
+            .ToList();
+        Assert.Equal(14, classes.Count);
+        Assert.All(classes, t =>
+        {
+            Assert.True(t.IsPublic, $"{t.Name} is not public");
+            Assert.NotNull(ActivatorUtilities.CreateInstance(host.Services, t));
+        });
+    }
+
     [Fact]
     public async Task SendEventsFunctionRunsTheSharedHandler()
     {
