@@ -169,15 +169,7 @@ internal sealed class Scheduler(StorageAccount storage, EventQueue queue, LargeE
             await _transactionSlots.WaitAsync(token);
             try
             {
-                await storage.Schedule.SubmitTransactionAsync(chunk.Select(r => new TableTransactionAction(action, r, ETag.All)), token);
-            }
-            catch (TableTransactionFailedException ex) when (ex.Status == 404)
-            {
-                foreach (var row in chunk)
-                {
-                    if (action == TableTransactionActionType.Delete) await DeleteQuietlyAsync(row, token);
-                    else await MergeQuietlyAsync(row, token);
-                }
+                await QuietRows.ChangeAsync(storage.Schedule, chunk, action, token);
             }
             finally
             {
@@ -499,32 +491,18 @@ internal sealed class Scheduler(StorageAccount storage, EventQueue queue, LargeE
             else
             {
                 var (ipk, irk) = ScheduleIndex.KeyFor(environment, due, internalId);
-                if (!await MergeQuietlyAsync(new TableEntity(ipk, irk) { ["State"] = indexState }, ct))
+                if (!await QuietRows.MergeAsync(storage.Schedule, new TableEntity(ipk, irk) { ["State"] = indexState }, ct))
                 {
                     (ipk, irk) = ScheduleIndex.LegacyKeyFor(environment, due, internalId);
-                    await MergeQuietlyAsync(new TableEntity(ipk, irk) { ["State"] = indexState }, ct);
+                    await QuietRows.MergeAsync(storage.Schedule, new TableEntity(ipk, irk) { ["State"] = indexState }, ct);
                 }
             }
             var (pk, rk) = ScheduleIndex.ParkedKeyFor(environment, due, internalId);
-            await DeleteQuietlyAsync(new TableEntity(pk, rk), ct);
+            await QuietRows.DeleteAsync(storage.Schedule, new TableEntity(pk, rk), ct);
         }
         catch (Exception ex) when (StorageErrors.IsTransient(ex) && !ct.IsCancellationRequested)
         {
             logger.LogWarning(ex, "Could not tidy the schedule rows of {InternalId}; they are stale and skipped", internalId);
-        }
-    }
-
-    /// <summary>Merges into a row; false when it is not there.</summary>
-    private async Task<bool> MergeQuietlyAsync(TableEntity row, CancellationToken ct)
-    {
-        try
-        {
-            await storage.Schedule.UpdateEntityAsync(row, ETag.All, TableUpdateMode.Merge, ct);
-            return true;
-        }
-        catch (RequestFailedException ex) when (ex.Status == 404)
-        {
-            return false;
         }
     }
 
@@ -533,29 +511,15 @@ internal sealed class Scheduler(StorageAccount storage, EventQueue queue, LargeE
     private async Task DeleteIndexQuietlyAsync(string environment, long due, string internalId, CancellationToken ct)
     {
         var (pk, rk) = ScheduleIndex.KeyFor(environment, due, internalId);
-        if (await DeleteQuietlyAsync(new TableEntity(pk, rk), ct)) return;
+        if (await QuietRows.DeleteAsync(storage.Schedule, new TableEntity(pk, rk), ct)) return;
         (pk, rk) = ScheduleIndex.LegacyKeyFor(environment, due, internalId);
-        await DeleteQuietlyAsync(new TableEntity(pk, rk), ct);
+        await QuietRows.DeleteAsync(storage.Schedule, new TableEntity(pk, rk), ct);
     }
 
     private static async Task<EventRecord?> GetAsync(TableClient table, string pk, string rk, CancellationToken ct)
     {
         var response = await table.GetEntityIfExistsAsync<TableEntity>(pk, rk, cancellationToken: ct);
         return response.HasValue ? EventRecord.FromEntity(response.Value!) : null;
-    }
-
-    /// <summary>Deletes a row; false when it was not there.</summary>
-    private async Task<bool> DeleteQuietlyAsync(TableEntity row, CancellationToken ct)
-    {
-        try
-        {
-            // The client answers a missing entity without throwing; its status says so.
-            return (await storage.Schedule.DeleteEntityAsync(row.PartitionKey, row.RowKey, ETag.All, ct)).Status != 404;
-        }
-        catch (RequestFailedException ex) when (ex.Status == 404)
-        {
-            return false;
-        }
     }
 }
 

@@ -434,7 +434,7 @@ internal sealed class EventStore(StorageAccount storage, TimeSpan idempotencyWin
             var done = await Task.WhenAll(expired.Chunk(MaxTransactionActions).Select(chunk => DeleteClaimsAsync([.. chunk], ct)));
             deleted += done.Sum();
             // The expiry rows go once their claims have: a run that dies before this finds them again.
-            await Task.WhenAll(expiry.Chunk(MaxTransactionActions).Select(chunk => DeleteQuietlyAsync(storage.Idempotency, [.. chunk], ct)));
+            await Task.WhenAll(expiry.Chunk(MaxTransactionActions).Select(chunk => QuietRows.ChangeAsync(storage.Idempotency, chunk, TableTransactionActionType.Delete, ct)));
             if (time.GetElapsedTime(started) >= budget) break;
         }
         return deleted;
@@ -497,27 +497,6 @@ internal sealed class EventStore(StorageAccount storage, TimeSpan idempotencyWin
         await foreach (var _ in storage.Idempotency.QueryAsync<TableEntity>(TableClient.CreateQueryFilter($"PartitionKey eq {CleanupState} and RowKey ge {"done-"} and RowKey lt {"done."}"), select: ["RowKey"], cancellationToken: ct)) done++;
         if (done < 16) return;
         await storage.Idempotency.UpsertEntityAsync(new TableEntity(CleanupState, "indexed") { ["Since"] = since, ["Done"] = true }, TableUpdateMode.Replace, ct);
-    }
-
-    private static async Task DeleteQuietlyAsync(TableClient table, List<TableEntity> rows, CancellationToken ct)
-    {
-        try
-        {
-            await table.SubmitTransactionAsync(rows.Select(r => new TableTransactionAction(TableTransactionActionType.Delete, r, ETag.All)), ct);
-        }
-        catch (TableTransactionFailedException ex) when (ex.Status == 404)
-        {
-            foreach (var row in rows)
-            {
-                try
-                {
-                    await table.DeleteEntityAsync(row.PartitionKey, row.RowKey, ETag.All, ct);
-                }
-                catch (RequestFailedException e) when (e.Status == 404)
-                {
-                }
-            }
-        }
     }
 
     /// <summary>Deletes expired claims in one transaction; if one was renewed or removed meanwhile,

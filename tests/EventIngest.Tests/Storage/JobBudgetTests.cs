@@ -114,18 +114,27 @@ public sealed class JobBudgetTests(AzuriteFixture azurite)
         Assert.Equal(ids.Order(), (await host.ReceiveAtLeastAsync(count)).Select(m => m.GetProperty("internal_id").GetString()).Order());
     }
 
+    /// <summary>A host with a one-hour idempotency window whose scan for claims from before claims were indexed has
+    /// finished (it runs until a pass after the window finds none): from then on only expiry rows find claims. The
+    /// clock is 62 minutes ahead.</summary>
+    private async Task<TestHost> StartWithCleanupScanDoneAsync(ShiftedTime time)
+    {
+        var host = await TestHost.StartAsync(azurite.ConnectionString, azurite.NewStorageNamePrefix(),
+            new Dictionary<string, string?> { ["EventIngest:Ingest:IdempotencyWindow"] = "01:00:00" },
+            s => s.AddSingleton<TimeProvider>(time));
+        var store = host.Services.GetRequiredService<EventStore>();
+        await store.DeleteExpiredClaimsAsync(TimeSpan.FromMinutes(1), default);
+        time.Offset = TimeSpan.FromMinutes(62);
+        await store.DeleteExpiredClaimsAsync(TimeSpan.FromMinutes(1), default);
+        return host;
+    }
+
     [Fact]
     public async Task TheCleanupReadsWhatExpiredAndNoLiveClaim()
     {
         var time = new ShiftedTime();
-        await using var host = await TestHost.StartAsync(azurite.ConnectionString, azurite.NewStorageNamePrefix(),
-            new Dictionary<string, string?> { ["EventIngest:Ingest:IdempotencyWindow"] = "01:00:00" },
-            s => s.AddSingleton<TimeProvider>(time));
+        await using var host = await StartWithCleanupScanDoneAsync(time);
         var store = host.Services.GetRequiredService<EventStore>();
-        // The scan for claims from before claims were indexed runs until a pass after the window finds none.
-        await store.DeleteExpiredClaimsAsync(TimeSpan.FromMinutes(1), default);
-        time.Offset = TimeSpan.FromMinutes(62);
-        await store.DeleteExpiredClaimsAsync(TimeSpan.FromMinutes(1), default);
 
         static string Batch(string prefix, int count) =>
             "[" + string.Join(',', Enumerable.Range(0, count).Select(i => $$"""{"name":"app/x","id":"{{prefix}}-{{i}}"}""")) + "]";
@@ -164,18 +173,13 @@ public sealed class JobBudgetTests(AzuriteFixture azurite)
         var windowStart = EventStore.ExpiryPrefix + Outbox.MinuteOf(Now + (long)time.Offset.TotalMilliseconds - 3_600_000);
         Assert.All(expiryRows, r => Assert.True(string.CompareOrdinal(r.RowKey, windowStart) > 0, $"{r.RowKey} is of an expired minute"));
     }
+
     [Fact]
     public async Task AClaimTheRepairWritesIsListedForTheCleanupAndGoesOnceExpired()
     {
         var time = new ShiftedTime();
-        await using var host = await TestHost.StartAsync(azurite.ConnectionString, azurite.NewStorageNamePrefix(),
-            new Dictionary<string, string?> { ["EventIngest:Ingest:IdempotencyWindow"] = "01:00:00" },
-            s => s.AddSingleton<TimeProvider>(time));
+        await using var host = await StartWithCleanupScanDoneAsync(time);
         var store = host.Services.GetRequiredService<EventStore>();
-        // The scan for claims from before claims were indexed has finished: only expiry rows find claims now.
-        await store.DeleteExpiredClaimsAsync(TimeSpan.FromMinutes(1), default);
-        time.Offset = TimeSpan.FromMinutes(62);
-        await store.DeleteExpiredClaimsAsync(TimeSpan.FromMinutes(1), default);
 
         // The repair claims a key for an event whose request died before its claim transaction.
         var internalId = Ids.Ulid.NewUlid(Now + (long)time.Offset.TotalMilliseconds);
