@@ -24,18 +24,36 @@ public static class IngestActivities
     public static readonly ActivitySource Source = new(SourceName);
 
     /// <summary>The request's span, a child of the host's span or, failing that, of the caller's
-    /// <c>traceparent</c> header. A server span when the host made none of its own.</summary>
+    /// <c>traceparent</c> header. A server span when the host made none of its own. Null when the
+    /// sampler drops the request: its steps then start no span either (<see cref="StartStep"/>).</summary>
     public static Activity? StartIngest(string? traceparent)
     {
         if (!Source.HasListeners()) return null;
-        if (Activity.Current is { } current) return Source.StartActivity(Ingest, ActivityKind.Internal, current.Context);
+        if (Activity.Current is { } current) return StartRecorded(Ingest, ActivityKind.Internal, current.Context);
         return ActivityContext.TryParse(traceparent, null, out var parent)
-            ? Source.StartActivity(Ingest, ActivityKind.Server, parent)
-            : Source.StartActivity(Ingest, ActivityKind.Server);
+            ? StartRecorded(Ingest, ActivityKind.Server, parent)
+            : StartRecorded(Ingest, ActivityKind.Server, default);
     }
 
-    /// <summary>A step of the current request (a child of <see cref="Activity.Current"/>).</summary>
-    public static Activity? StartStep(string name) => Source.HasListeners() ? Source.StartActivity(name) : null;
+    /// <summary>A step of the current request or job: a child of <see cref="Activity.Current"/>, and
+    /// only when that span is recorded (a dropped request costs its steps nothing).</summary>
+    public static Activity? StartStep(string name) =>
+        Activity.Current is { IsAllDataRequested: true } && Source.HasListeners() ? Source.StartActivity(name) : null;
+
+    /// <summary>The span of one piece of a background job (a repaired row): a root, or a child of the
+    /// host's span of the run; the sampler decides as for a request.</summary>
+    public static Activity? StartJob(string name) =>
+        Source.HasListeners() ? StartRecorded(name, ActivityKind.Internal, default) : null;
+
+    /// <summary>
+    /// Starts the span only if a listener records it. For a root or a remote parent, a sampler that
+    /// drops the trace still gets an activity made (<see cref="ActivitySamplingResult.PropagationData"/>,
+    /// so that the trace id could travel on); starting it would cost the request a span's work, two
+    /// changes of <see cref="Activity.Current"/> included, for nothing exported. The messages of such
+    /// a request carry the caller's <c>traceparent</c> instead (<see cref="TraceParentFor"/>).
+    /// </summary>
+    private static Activity? StartRecorded(string name, ActivityKind kind, ActivityContext parent) =>
+        Source.CreateActivity(name, kind, parent) is { IsAllDataRequested: true } activity ? activity.Start() : null;
 
     /// <summary>The <c>traceparent</c> to carry in a request's messages: the request span's, or the
     /// caller's own when this process records no spans (so the trace still reaches the consumer; a

@@ -47,7 +47,7 @@ internal sealed class OutboxRepair(StorageAccount storage, EventStore store, Eve
                 // Past the budget, the rows not taken wait for the next run (they are their own checkpoint).
                 if (time.GetElapsedTime(started) >= budget) break;
                 if (!await TakeAsync(row, ct)) continue;
-                using var span = IngestActivities.StartStep(IngestActivities.Repair);
+                using var span = IngestActivities.StartJob(IngestActivities.Repair);
                 Interlocked.Add(ref repaired, await RepairAsync(row, ct));
             }
         }));

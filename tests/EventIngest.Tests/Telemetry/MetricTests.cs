@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Net;
 using System.Net.Http.Headers;
 using EventIngest.Encryption;
@@ -125,7 +126,25 @@ public sealed class MetricTests(AzuriteFixture azurite)
         await jobs.MeasureDepthsAsync(default);
         Assert.Equal(1, Gauge(metrics, MetricNames.OutboxOverdue));
 
-        Assert.Equal(3, await jobs.RepairOutboxAsync(default));
+        // The run's span stands for the host's; the repair's span of the row is its child.
+        var repairSpans = new List<Activity>();
+        using var run = new Activity("test.repair-run").SetIdFormat(ActivityIdFormat.W3C).Start();
+        using (var listener = new ActivityListener
+        {
+            ShouldListenTo = source => source.Name == IngestActivities.SourceName,
+            Sample = (ref ActivityCreationOptions<ActivityContext> options) =>
+                options.TraceId == run.TraceId ? ActivitySamplingResult.AllDataAndRecorded : ActivitySamplingResult.None,
+            ActivityStopped = activity =>
+            {
+                if (activity.TraceId == run.TraceId) lock (repairSpans) repairSpans.Add(activity);
+            },
+        })
+        {
+            ActivitySource.AddActivityListener(listener);
+            Assert.Equal(3, await jobs.RepairOutboxAsync(default));
+        }
+        run.Stop();
+        Assert.Equal(run.SpanId, Assert.Single(repairSpans, a => a.OperationName == IngestActivities.Repair).ParentSpanId);
         await jobs.MeasureDepthsAsync(default);
 
         Assert.Equal(1, metrics.Sum(MetricNames.OutboxRepaired));

@@ -70,6 +70,45 @@ public sealed class OtlpExportTests(AzuriteFixture azurite, ITestOutputHelper ou
     }
 
     [Fact]
+    public async Task ARequestTheSamplerDropsStartsNoSpanOfTheServiceAndItsMessagesCarryTheCallersContext()
+    {
+        await using var receiver = await OtlpReceiver.StartAsync();
+        var settings = new Dictionary<string, string?>
+        {
+            ["OTEL_EXPORTER_OTLP_ENDPOINT"] = receiver.Endpoint.ToString().TrimEnd('/'),
+            ["OTEL_EXPORTER_OTLP_PROTOCOL"] = "http/protobuf",
+            ["OTEL_METRIC_EXPORT_INTERVAL"] = "500",
+            ["OTEL_BSP_SCHEDULE_DELAY"] = "200",
+        };
+        await using var host = await TestHost.StartAsync(azurite.ConnectionString, azurite.NewStorageNamePrefix(), settings);
+        // The caller did not sample its trace (flags 00): the default parent-based sampler drops the request.
+        var traceId = ActivityTraceId.CreateRandom();
+        var incoming = $"00-{traceId}-{ActivitySpanId.CreateRandom()}-00";
+        // Watches without voting (None): the host's sampler alone decides. Other tests' spans are told apart by trace id.
+        var started = 0;
+        using var watch = new ActivityListener
+        {
+            ShouldListenTo = source => source.Name == IngestActivities.SourceName,
+            Sample = (ref ActivityCreationOptions<ActivityContext> _) => ActivitySamplingResult.None,
+            ActivityStarted = activity =>
+            {
+                if (activity.TraceId == traceId) Interlocked.Increment(ref started);
+            },
+        };
+        ActivitySource.AddActivityListener(watch);
+
+        var response = await host.SendAsync("""[{"name":"app/a","user":{"external_id":"u-1"}},{"name":"app/b"}]""", headers: new Dictionary<string, string> { ["traceparent"] = incoming });
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+
+        var messages = await host.ReceiveAllAsync();
+        Assert.Equal(2, messages.Count);
+        Assert.All(messages, m => Assert.Equal(incoming, m.GetProperty("traceparent").GetString()));
+        await Waits.UntilAsync(() => Task.FromResult(receiver.MetricNames), names => names.Contains(MetricNames.Events));
+        Assert.Equal(0, Volatile.Read(ref started));
+        Assert.DoesNotContain(receiver.Spans, s => s.TraceId == traceId.ToHexString());
+    }
+
+    [Fact]
     public async Task NothingIsExportedWhenTheEndpointIsUnset()
     {
         await using var host = await TestHost.StartAsync(azurite.ConnectionString, azurite.NewStorageNamePrefix());
