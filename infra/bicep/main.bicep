@@ -115,6 +115,10 @@ param serverErrorAlertPercent int = 5
 @minValue(10)
 param releaseLagAlertSeconds int = 300
 
+@description('Traces a second the Functions app records (the Azure Monitor exporter\'s rate-limited sampler). Metrics are never sampled.')
+@minValue(0)
+param tracesPerSecond int = 5
+
 var resourceToken = toLower(uniqueString(subscription().id, resourceGroup().id, environmentName, location))
 var allTags = union(tags, { 'azd-env-name': environmentName })
 
@@ -323,6 +327,8 @@ var appSettings = union(
     EventIngestStorage__clientId: identity.outputs.clientId
     APPLICATIONINSIGHTS_CONNECTION_STRING: monitoring.outputs.applicationInsightsConnectionString
     APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'ClientId=${identity.outputs.clientId};Authorization=AAD'
+    OTEL_TRACES_SAMPLER: 'microsoft.rate_limited'
+    OTEL_TRACES_SAMPLER_ARG: string(tracesPerSecond)
     EventIngest__Storage__TableServiceUri: storage.outputs.tableEndpoint
     EventIngest__Storage__QueueServiceUri: storage.outputs.queueEndpoint
     EventIngest__Storage__BlobServiceUri: storage.outputs.blobEndpoint

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Globalization;
 using EventIngest.Telemetry;
 using OpenTelemetry;
 using OpenTelemetry.Metrics;
@@ -11,7 +12,9 @@ namespace EventIngest.DevServer;
 /// Spans and metrics over OTLP to whatever collector <c>OTEL_EXPORTER_OTLP_ENDPOINT</c> names (the
 /// standard variable, read from the environment or any configuration source); off when it is unset.
 /// The other standard variables (<c>OTEL_EXPORTER_OTLP_PROTOCOL</c>, <c>OTEL_SERVICE_NAME</c>,
-/// <c>OTEL_METRIC_EXPORT_INTERVAL</c>, ...) apply as usual.
+/// <c>OTEL_METRIC_EXPORT_INTERVAL</c>, <c>OTEL_TRACES_SAMPLER</c>, ...) apply as usual, and the Azure
+/// app's sampler setting too (<c>OTEL_TRACES_SAMPLER=microsoft.rate_limited</c>), so that a local run
+/// can trace as a deployment does.
 /// </summary>
 public static class LocalTelemetry
 {
@@ -26,7 +29,11 @@ public static class LocalTelemetry
         builder.Services.AddOpenTelemetry()
             .ConfigureResource(resource => resource.AddService(builder.Configuration["OTEL_SERVICE_NAME"] ?? DefaultServiceName))
             // The host's own request span (Microsoft.AspNetCore) is the parent of the service's request span.
-            .WithTracing(tracing => tracing.AddSource("Microsoft.AspNetCore", IngestActivities.SourceName).AddProcessor(new PathRedaction()).AddOtlpExporter())
+            .WithTracing(tracing =>
+            {
+                tracing.AddSource("Microsoft.AspNetCore", IngestActivities.SourceName).AddProcessor(new PathRedaction()).AddOtlpExporter();
+                if (RateLimitedSampler.From(builder.Configuration) is { } sampler) tracing.SetSampler(new ParentBasedSampler(sampler));
+            })
             .WithMetrics(metrics => metrics.AddMeter(IngestMetrics.MeterName).AddOtlpExporter());
         return builder;
     }
@@ -41,6 +48,44 @@ public static class LocalTelemetry
             data.SetTag("url.path", data.GetTagItem("http.route"));
             data.SetTag("url.query", null);
             data.SetTag("url.full", null);
+        }
+    }
+
+    /// <summary>
+    /// At most a given number of traces a second (<c>OTEL_TRACES_SAMPLER_ARG</c>, 5 if unset), each
+    /// recorded when a whole interval has passed since the one before: the behaviour the Azure Monitor
+    /// exporter's sampler of the same name has by default, without its package in the local host.
+    /// </summary>
+    internal sealed class RateLimitedSampler : Sampler
+    {
+        public const string Name = "microsoft.rate_limited";
+        private readonly long _interval;
+        private long _next;
+
+        public RateLimitedSampler(double perSecond)
+        {
+            ArgumentOutOfRangeException.ThrowIfNegative(perSecond);
+            _interval = perSecond == 0 ? long.MaxValue : (long)(Stopwatch.Frequency / perSecond);
+            Description = $"RateLimitedSampler{{{perSecond.ToString(CultureInfo.InvariantCulture)}}}";
+        }
+
+        public static RateLimitedSampler? From(IConfiguration configuration)
+        {
+            if (!string.Equals(configuration["OTEL_TRACES_SAMPLER"], Name, StringComparison.OrdinalIgnoreCase)) return null;
+            var argument = configuration["OTEL_TRACES_SAMPLER_ARG"];
+            if (string.IsNullOrWhiteSpace(argument)) return new RateLimitedSampler(5);
+            return double.TryParse(argument, NumberStyles.Float, CultureInfo.InvariantCulture, out var perSecond) && perSecond >= 0 && double.IsFinite(perSecond)
+                ? new RateLimitedSampler(perSecond)
+                : throw new InvalidOperationException($"OTEL_TRACES_SAMPLER_ARG must be a number of traces a second, 0 or more, for {Name}; it is '{argument}'.");
+        }
+
+        public override SamplingResult ShouldSample(in SamplingParameters samplingParameters)
+        {
+            if (_interval == long.MaxValue) return new SamplingResult(SamplingDecision.Drop);
+            var now = Stopwatch.GetTimestamp();
+            var next = Volatile.Read(ref _next);
+            var take = now >= next && Interlocked.CompareExchange(ref _next, now + _interval, next) == next;
+            return new SamplingResult(take ? SamplingDecision.RecordAndSample : SamplingDecision.Drop);
         }
     }
 }

@@ -109,6 +109,29 @@ public sealed class OtlpExportTests(AzuriteFixture azurite, ITestOutputHelper ou
     }
 
     [Fact]
+    public async Task WithTheAzureAppsSamplerSettingAtZeroMetricsArriveAndNoSpan()
+    {
+        await using var receiver = await OtlpReceiver.StartAsync();
+        var settings = new Dictionary<string, string?>
+        {
+            ["OTEL_EXPORTER_OTLP_ENDPOINT"] = receiver.Endpoint.ToString().TrimEnd('/'),
+            ["OTEL_EXPORTER_OTLP_PROTOCOL"] = "http/protobuf",
+            ["OTEL_METRIC_EXPORT_INTERVAL"] = "500",
+            ["OTEL_BSP_SCHEDULE_DELAY"] = "200",
+            ["OTEL_SERVICE_NAME"] = "eventingest-sampled-test",
+            ["OTEL_TRACES_SAMPLER"] = "microsoft.rate_limited",
+            ["OTEL_TRACES_SAMPLER_ARG"] = "0",
+        };
+        await using var host = await TestHost.StartAsync(azurite.ConnectionString, azurite.NewStorageNamePrefix(), settings);
+
+        for (var i = 0; i < 3; i++) Assert.Equal(HttpStatusCode.OK, (await host.SendAsync("""{"name":"app/a"}""")).StatusCode);
+
+        await Waits.UntilAsync(() => Task.FromResult(receiver.MetricNames), names => names.Contains(MetricNames.Events));
+        Assert.Contains("eventingest-sampled-test", receiver.Strings);
+        Assert.Empty(receiver.Spans);
+    }
+
+    [Fact]
     public async Task NothingIsExportedWhenTheEndpointIsUnset()
     {
         await using var host = await TestHost.StartAsync(azurite.ConnectionString, azurite.NewStorageNamePrefix());

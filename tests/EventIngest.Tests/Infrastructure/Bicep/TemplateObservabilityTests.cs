@@ -49,6 +49,16 @@ public sealed partial class TemplateObservabilityTests(BicepTemplateFixture temp
     }
 
     [Fact]
+    public void TracesAreSampledAtARateTheDeploymentSetsAndMetricsAreNot()
+    {
+        var settings = template.AppSettings;
+
+        // Read by the Azure Monitor exporter; spelled out so that a change of its default changes nothing here.
+        Assert.Equal("microsoft.rate_limited", settings["OTEL_TRACES_SAMPLER"]);
+        Assert.Equal("5", settings["OTEL_TRACES_SAMPLER_ARG"]); // tracesPerSecond, left at its default by the sample
+    }
+
+    [Fact]
     public void ThePoisonAlertFiltersOnTheKindTheDepthProbeNames()
     {
         var rule = Assert.Single(template.ResourcesOfType("Microsoft.Insights/scheduledQueryRules"), r => ((string)r["name"]!).StartsWith("eventingest-poison-messages-", StringComparison.Ordinal));
