@@ -24,36 +24,39 @@ public static class IngestActivities
     public static readonly ActivitySource Source = new(SourceName);
 
     /// <summary>The request's span, a child of the host's span or, failing that, of the caller's
-    /// <c>traceparent</c> header. A server span when the host made none of its own. Null when the
-    /// sampler drops the request: its steps then start no span either (<see cref="StartStep"/>).</summary>
+    /// <c>traceparent</c> header. A server span when the host made none of its own. Null unless the
+    /// sampler samples the request (<see cref="StartSampled"/>); its steps then start no span either.</summary>
     public static Activity? StartIngest(string? traceparent)
     {
         if (!Source.HasListeners()) return null;
-        if (Activity.Current is { } current) return StartRecorded(Ingest, ActivityKind.Internal, current.Context);
-        return ActivityContext.TryParse(traceparent, null, out var parent)
-            ? StartRecorded(Ingest, ActivityKind.Server, parent)
-            : StartRecorded(Ingest, ActivityKind.Server, default);
+        if (Activity.Current is { } current) return StartSampled(Ingest, ActivityKind.Internal, current.Context);
+        return ActivityContext.TryParse(traceparent, null, isRemote: true, out var parent)
+            ? StartSampled(Ingest, ActivityKind.Server, parent)
+            : StartSampled(Ingest, ActivityKind.Server, default);
     }
 
-    /// <summary>A step of the current request or job: a child of <see cref="Activity.Current"/>, and
-    /// only when that span is recorded (a dropped request costs its steps nothing).</summary>
+    /// <summary>A step of the current request or job: a child of its span, which must be the
+    /// service's own and sampled (an unsampled request costs its steps nothing).</summary>
     public static Activity? StartStep(string name) =>
-        Activity.Current is { IsAllDataRequested: true } && Source.HasListeners() ? Source.StartActivity(name) : null;
+        Activity.Current is { Recorded: true } parent && ReferenceEquals(parent.Source, Source) ? Source.StartActivity(name) : null;
 
     /// <summary>The span of one piece of a background job (a repaired row): a root, or a child of the
     /// host's span of the run; the sampler decides as for a request.</summary>
     public static Activity? StartJob(string name) =>
-        Source.HasListeners() ? StartRecorded(name, ActivityKind.Internal, default) : null;
+        Source.HasListeners() ? StartSampled(name, ActivityKind.Internal, default) : null;
 
     /// <summary>
-    /// Starts the span only if a listener records it. For a root or a remote parent, a sampler that
-    /// drops the trace still gets an activity made (<see cref="ActivitySamplingResult.PropagationData"/>,
-    /// so that the trace id could travel on); starting it would cost the request a span's work, two
-    /// changes of <see cref="Activity.Current"/> included, for nothing exported. The messages of such
-    /// a request carry the caller's <c>traceparent</c> instead (<see cref="TraceParentFor"/>).
+    /// Starts the span only if the sampler samples it (the W3C sampled flag, <see cref="Activity.Recorded"/>).
+    /// A trace it leaves out still gets an activity made: <see cref="ActivitySamplingResult.PropagationData"/>
+    /// from the OpenTelemetry SDK for a root or a remote parent, and <see cref="ActivitySamplingResult.AllData"/>
+    /// (record only) from the Azure Monitor exporter's samplers for every trace they do not sample, which
+    /// feeds its live metrics. Starting it would cost the request a span's work, two changes of
+    /// <see cref="Activity.Current"/> included, for nothing exported; the service's own metrics count
+    /// every request. The messages of such a request carry the caller's <c>traceparent</c> instead
+    /// (<see cref="TraceParentFor"/>).
     /// </summary>
-    private static Activity? StartRecorded(string name, ActivityKind kind, ActivityContext parent) =>
-        Source.CreateActivity(name, kind, parent) is { IsAllDataRequested: true } activity ? activity.Start() : null;
+    private static Activity? StartSampled(string name, ActivityKind kind, ActivityContext parent) =>
+        Source.CreateActivity(name, kind, parent) is { Recorded: true } activity ? activity.Start() : null;
 
     /// <summary>The <c>traceparent</c> to carry in a request's messages: the request span's, or the
     /// caller's own when this process records no spans (so the trace still reaches the consumer; a
