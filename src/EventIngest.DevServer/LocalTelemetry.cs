@@ -32,7 +32,7 @@ public static class LocalTelemetry
             .WithTracing(tracing =>
             {
                 tracing.AddSource("Microsoft.AspNetCore", IngestActivities.SourceName).AddProcessor(new PathRedaction()).AddOtlpExporter();
-                if (RateLimitedSampler.From(builder.Configuration) is { } sampler) tracing.SetSampler(new ParentBasedSampler(sampler));
+                if (RateLimitedSampler.From(builder.Configuration) is { } sampler) tracing.SetSampler(sampler);
             })
             .WithMetrics(metrics => metrics.AddMeter(IngestMetrics.MeterName).AddOtlpExporter());
         return builder;
@@ -53,19 +53,26 @@ public static class LocalTelemetry
 
     /// <summary>
     /// At most a given number of traces a second (<c>OTEL_TRACES_SAMPLER_ARG</c>, 5 if unset), each
-    /// recorded when a whole interval has passed since the one before: the behaviour the Azure Monitor
-    /// exporter's sampler of the same name has by default, without its package in the local host.
+    /// sampled when a whole interval has passed since the one before, the way the Azure Monitor
+    /// exporter's sampler of the same name behaves for the local host, which does not carry that package:
+    /// a trace it does not sample is still recorded (<see cref="SamplingDecision.RecordOnly"/>, which
+    /// exports nothing), and a caller's own sampling decision does not count. A span with a parent in
+    /// this process follows its parent, so a sampled trace is whole.
     /// </summary>
     internal sealed class RateLimitedSampler : Sampler
     {
         public const string Name = "microsoft.rate_limited";
+        private static readonly SamplingResult Sampled = new(SamplingDecision.RecordAndSample);
+        private static readonly SamplingResult RecordedOnly = new(SamplingDecision.RecordOnly);
         private readonly long _interval;
         private long _next;
 
         public RateLimitedSampler(double perSecond)
         {
-            ArgumentOutOfRangeException.ThrowIfNegative(perSecond);
-            _interval = perSecond == 0 ? long.MaxValue : (long)(Stopwatch.Frequency / perSecond);
+            if (!(perSecond >= 0) || double.IsInfinity(perSecond)) throw new ArgumentOutOfRangeException(nameof(perSecond), perSecond, "A number of traces a second, 0 or more.");
+            var interval = perSecond == 0 ? double.PositiveInfinity : Stopwatch.Frequency / perSecond;
+            // Below about one trace in a century, none.
+            _interval = interval >= long.MaxValue / 2.0 ? long.MaxValue : Math.Max(1, (long)interval);
             Description = $"RateLimitedSampler{{{perSecond.ToString(CultureInfo.InvariantCulture)}}}";
         }
 
@@ -81,11 +88,15 @@ public static class LocalTelemetry
 
         public override SamplingResult ShouldSample(in SamplingParameters samplingParameters)
         {
-            if (_interval == long.MaxValue) return new SamplingResult(SamplingDecision.Drop);
+            var parent = samplingParameters.ParentContext;
+            if (parent.TraceId != default && !parent.IsRemote)
+            {
+                return (parent.TraceFlags & ActivityTraceFlags.Recorded) != 0 ? Sampled : RecordedOnly;
+            }
+            if (_interval == long.MaxValue) return RecordedOnly;
             var now = Stopwatch.GetTimestamp();
             var next = Volatile.Read(ref _next);
-            var take = now >= next && Interlocked.CompareExchange(ref _next, now + _interval, next) == next;
-            return new SamplingResult(take ? SamplingDecision.RecordAndSample : SamplingDecision.Drop);
+            return now >= next && Interlocked.CompareExchange(ref _next, now + _interval, next) == next ? Sampled : RecordedOnly;
         }
     }
 }

@@ -49,7 +49,7 @@ public sealed partial class TemplateObservabilityTests(BicepTemplateFixture temp
     }
 
     [Fact]
-    public void TracesAreSampledAtARateTheDeploymentSetsAndMetricsAreNot()
+    public void TracesAreSampledAtTheRateTheDeploymentSets()
     {
         var settings = template.AppSettings;
 
