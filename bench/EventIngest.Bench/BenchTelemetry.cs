@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Diagnostics.Metrics;
+using EventIngest.DevServer;
 using EventIngest.Telemetry;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
@@ -15,7 +16,7 @@ namespace EventIngest.Bench;
 /// Telemetry on or off for a benchmark run (<c>--telemetry on|off</c>, or <c>EVENTINGEST_BENCH_TELEMETRY</c>,
 /// which BenchmarkDotNet's child processes inherit). On, every instrument and span is actually recorded:
 /// a host process exports over OTLP to a sink in this process that reads and drops what it gets (a
-/// collector stand-in), and the in-process benchmark attaches a listener to the meter and the sources.
+/// collector stand-in), and the in-process benchmark starts the OpenTelemetry SDK on the meter and the source (InProcessTelemetry).
 /// Off, host processes get no OTLP endpoint even if this process's environment names one.
 /// </summary>
 internal static class BenchTelemetry
@@ -25,7 +26,10 @@ internal static class BenchTelemetry
     private static WebApplication? s_sink;
     private static long s_exportedBytes;
 
-    public static bool On => string.Equals(Environment.GetEnvironmentVariable(Variable), "on", StringComparison.OrdinalIgnoreCase);
+    /// <summary>On: every request traced. Sampled: five traces a second, as the Functions app samples.</summary>
+    public static bool On => Sampled || string.Equals(Environment.GetEnvironmentVariable(Variable), "on", StringComparison.OrdinalIgnoreCase);
+
+    public static bool Sampled => string.Equals(Environment.GetEnvironmentVariable(Variable), "sampled", StringComparison.OrdinalIgnoreCase);
 
     /// <summary>Takes <c>--telemetry on|off</c> out of the arguments and sets the variable for this process and its children.</summary>
     public static string[] ReadSwitch(string[] args)
@@ -36,7 +40,9 @@ internal static class BenchTelemetry
         return [.. args[..at], .. args[(at + 2)..]];
     }
 
-    public static string Describe() => On ? $"telemetry on (OTLP to an in-process sink; {Interlocked.Read(ref s_exportedBytes):N0} bytes received so far)" : "telemetry off";
+    public static string Describe() => On
+        ? $"telemetry on, {(Sampled ? "5 traces/s" : "every request traced")} (OTLP to an in-process sink; {Interlocked.Read(ref s_exportedBytes):N0} bytes received so far)"
+        : "telemetry off";
 
     /// <summary>The OTLP settings of a host process.</summary>
     public static async Task<IReadOnlyDictionary<string, string>> HostSettingsAsync()
@@ -46,42 +52,14 @@ internal static class BenchTelemetry
         {
             ["OTEL_EXPORTER_OTLP_ENDPOINT"] = (await SinkAsync()).ToString().TrimEnd('/'),
             ["OTEL_EXPORTER_OTLP_PROTOCOL"] = "http/protobuf",
+            ["OTEL_TRACES_SAMPLER"] = Sampled ? LocalTelemetry.RateLimitedSampler.Name : "parentbased_always_on",
+            ["OTEL_TRACES_SAMPLER_ARG"] = Sampled ? "5" : "",
         };
     }
 
-    /// <summary>Listens to the service's meter and sources in this process (in-process benchmarks); null when off.</summary>
-    public static IDisposable? ListenInProcess()
-    {
-        if (!On) return null;
-        var spans = new ActivityListener
-        {
-            ShouldListenTo = source => source.Name == IngestActivities.SourceName,
-            Sample = (ref ActivityCreationOptions<ActivityContext> _) => ActivitySamplingResult.AllDataAndRecorded,
-        };
-        ActivitySource.AddActivityListener(spans);
-        var measurements = new MeterListener
-        {
-            InstrumentPublished = (instrument, listener) =>
-            {
-                if (instrument.Meter.Name == IngestMetrics.MeterName) listener.EnableMeasurementEvents(instrument);
-            },
-        };
-        long seen = 0;
-        measurements.SetMeasurementEventCallback<long>((_, _, _, _) => Interlocked.Increment(ref seen));
-        measurements.SetMeasurementEventCallback<int>((_, _, _, _) => Interlocked.Increment(ref seen));
-        measurements.SetMeasurementEventCallback<double>((_, _, _, _) => Interlocked.Increment(ref seen));
-        measurements.Start();
-        return new Both(spans, measurements);
-    }
-
-    private sealed class Both(IDisposable a, IDisposable b) : IDisposable
-    {
-        public void Dispose()
-        {
-            a.Dispose();
-            b.Dispose();
-        }
-    }
+    /// <summary>The OpenTelemetry SDK on the service's meter and source in this process (in-process
+    /// benchmarks); null when off.</summary>
+    public static IDisposable? ListenInProcess() => On ? new InProcessTelemetry(Sampled ? InProcessTelemetry.Traces.FivePerSecond : InProcessTelemetry.Traces.All) : null;
 
     private static async Task<Uri> SinkAsync()
     {

@@ -66,7 +66,8 @@ public class InProcessBench
         _keyTable = new InMemoryKeyTable();
         _key = LocalKeyEncryptionKey.LoadOrCreate(Path.Combine(_keyDirectory, "kek.pem"));
         _telemetry = BenchTelemetry.ListenInProcess();
-        _protector = CreateProtector(_keyTable, _key, _telemetry is null ? null : new IngestMetrics(new ServiceCollection().AddMetrics().BuildServiceProvider().GetRequiredService<IMeterFactory>()));
+        // The service always has its metrics; nothing is measured while no listener enables them.
+        _protector = CreateProtector(_keyTable, _key, new IngestMetrics(new ServiceCollection().AddMetrics().BuildServiceProvider().GetRequiredService<IMeterFactory>()));
 
         // Loads the environment key and the person's key into memory; after this, sealing is CPU only.
         _parsed = EventParser.Parse(_body, _receivedAt, MaxEventBytes);
@@ -140,49 +141,78 @@ public class InProcessBench
             Options.Create(new StorageOptions { Prefix = "bench" }), TimeProvider.System, NullLogger<UserDataProtector>.Instance, metrics);
 
     /// <summary>
-    /// The same two paths measured in alternating rounds within one process, so that load from
-    /// other work on the machine falls on both alike; the median of the rounds' ratios is the robust figure.
+    /// The paths measured in alternating rounds within one process, so that load from other work on
+    /// the machine falls on all alike; the median of the rounds' ratios is the robust figure. The
+    /// service path runs three ways: without telemetry, with the OpenTelemetry SDK tracing every
+    /// request, and with it sampling five traces a second (the Azure Monitor exporter's default).
     /// </summary>
     private static void Interleaved(int rounds = 60, int opsPerRound = 2000)
     {
         var bench = new InProcessBench();
         bench.Setup();
+        IDisposable? telemetry = null;
+        InProcessTelemetry.Traces? current = null;
+        void Telemetry(InProcessTelemetry.Traces? wanted)
+        {
+            if (wanted == current) return;
+            telemetry?.Dispose();
+            telemetry = wanted is { } traces ? new InProcessTelemetry(traces) : null;
+            current = wanted;
+        }
+
         try
         {
-            var cases = new (string Name, Func<int> Run)[]
+            if (bench._telemetry is not null) throw new InvalidOperationException("The interleaved check sets telemetry itself; run it without --telemetry on.");
+            var cases = new (string Name, Func<int> Run, InProcessTelemetry.Traces? Traces)[]
             {
-                ("JsonDocument.Parse", bench.PlainParse),
-                ("service path", bench.ServicePath),
-                ("  parse + validate alone", bench.ParseStep),
-                ("  seal user alone", bench.SealStep),
-                ("  build message alone", bench.BuildStep),
+                ("JsonDocument.Parse", bench.PlainParse, null),
+                ("service path", bench.ServicePath, null),
+                ("  parse + validate alone", bench.ParseStep, null),
+                ("  seal user alone", bench.SealStep, null),
+                ("  build message alone", bench.BuildStep, null),
+                ("service path, " + InProcessTelemetry.Describe(InProcessTelemetry.Traces.All), bench.ServicePath, InProcessTelemetry.Traces.All),
+                ("service path, " + InProcessTelemetry.Describe(InProcessTelemetry.Traces.FivePerSecond), bench.ServicePath, InProcessTelemetry.Traces.FivePerSecond),
             };
             var samples = cases.Select(_ => new List<double>()).ToArray();
             for (var round = -5; round < rounds; round++)
             {
                 for (var c = 0; c < cases.Length; c++)
                 {
+                    Telemetry(cases[c].Traces);
                     var run = cases[c].Run;
+                    for (var i = 0; i < opsPerRound / 4; i++) run(); // untimed: a fresh SDK's first measurements set up its state
+                    GC.Collect(); // and no case pays for the garbage of the one before (a traced run leaves spans queued for export)
+                    GC.WaitForPendingFinalizers();
                     var start = Stopwatch.GetTimestamp();
                     for (var i = 0; i < opsPerRound; i++) run();
                     var ns = Stopwatch.GetElapsedTime(start).TotalNanoseconds / opsPerRound;
                     if (round >= 0) samples[c].Add(ns);
                 }
+                Telemetry(null);
             }
 
             Console.WriteLine($"queue message: {bench.BuildStep()} bytes, of which the sealed user {bench._sealedUser.Length} characters");
             Console.WriteLine($"interleaved in one process, {rounds} rounds of {opsPerRound} operations each (ns per event):");
-            Console.WriteLine($"{"",-30} {"median",8} {"p10",8} {"p90",8}");
+            Console.WriteLine($"{"",-40} {"median",8} {"p10",8} {"p90",8}");
             for (var c = 0; c < cases.Length; c++)
             {
-                Console.WriteLine($"{cases[c].Name,-30} {Stats.Percentile(samples[c], 50),8:0} {Stats.Percentile(samples[c], 10),8:0} {Stats.Percentile(samples[c], 90),8:0}");
+                Console.WriteLine($"{cases[c].Name,-40} {Stats.Percentile(samples[c], 50),8:0} {Stats.Percentile(samples[c], 10),8:0} {Stats.Percentile(samples[c], 90),8:0}");
             }
 
-            var ratios = samples[1].Zip(samples[0], (b, a) => b / a).ToList();
-            Console.WriteLine($"ratio service path / JsonDocument.Parse, median of the rounds' ratios: {Stats.Percentile(ratios, 50):0.00} (target <= 4; p10 {Stats.Percentile(ratios, 10):0.00}, p90 {Stats.Percentile(ratios, 90):0.00})");
+            string Ratio(int over, int under)
+            {
+                var ratios = samples[over].Zip(samples[under], (b, a) => b / a).ToList();
+                return $"{Stats.Percentile(ratios, 50):0.00} (p10 {Stats.Percentile(ratios, 10):0.00}, p90 {Stats.Percentile(ratios, 90):0.00})";
+            }
+
+            Console.WriteLine($"ratio service path / JsonDocument.Parse, median of the rounds' ratios: {Ratio(1, 0)} (target <= 4)");
+            Console.WriteLine($"telemetry on / off, service path, median of the rounds' ratios (target <= 1.05):");
+            Console.WriteLine($"  {InProcessTelemetry.Describe(InProcessTelemetry.Traces.All),-22} {Ratio(5, 1)}");
+            Console.WriteLine($"  {InProcessTelemetry.Describe(InProcessTelemetry.Traces.FivePerSecond),-22} {Ratio(6, 1)}");
         }
         finally
         {
+            Telemetry(null);
             bench.Cleanup();
         }
     }

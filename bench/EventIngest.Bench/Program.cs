@@ -69,9 +69,10 @@ switch (command)
                                 of 100 events/s (0.5: 70 events/s): a minute to settle, then m minutes (5) measured;
                                 RSS, live and GC heap every 10 s, first vs last minute, slope
               peek <port> [q]   print the messages waiting on a queue of the local host's Azurite
-            --telemetry on|off  (any benchmark; default off, or EVENTINGEST_BENCH_TELEMETRY) record every metric and
-                                span: host processes export over OTLP to a sink in this process, in-process code is
-                                listened to
+            --telemetry on|sampled|off  (any benchmark; default off, or EVENTINGEST_BENCH_TELEMETRY) record every
+                                metric, and every request's spans (on) or five traces a second as the Functions app
+                                samples (sampled): host processes export over OTLP to a sink in this process,
+                                in-process code runs under the OpenTelemetry SDK (inproc --quick measures all three)
             """);
         break;
 }
