@@ -83,6 +83,22 @@ public sealed class TraceContextTests
         Assert.Equal(incoming, IngestActivities.TraceParentFor(request, incoming));
     }
 
+    [Theory]
+    [InlineData(ActivitySamplingResult.AllData, false)]
+    [InlineData(ActivitySamplingResult.AllDataAndRecorded, true)]
+    public void AJobsSpanStartsOnlyWhenSampled(ActivitySamplingResult answer, bool started)
+    {
+        var trace = ActivityTraceId.CreateRandom();
+        using var sampler = new Sampler(trace, answer);
+        using var run = new Activity("host timer run").SetParentId(trace, ActivitySpanId.CreateRandom(), ActivityTraceFlags.Recorded).Start();
+
+        using var repair = IngestActivities.StartJob(IngestActivities.Repair);
+
+        Assert.Equal(started, repair is not null);
+        Assert.Equal(started ? 1 : 0, sampler.Started);
+        if (started) Assert.Equal(run.SpanId, repair!.ParentSpanId);
+    }
+
     [Fact]
     public void UnderAHostSpanTheServiceSampledNotItsStepsStartNoSpan()
     {
