@@ -24,12 +24,8 @@ public sealed class OtlpExportTests(AzuriteFixture azurite, ITestOutputHelper ou
     public async Task MetricsAndTheRequestsSpanTreeReachTheCollectorNamedByTheEndpointSetting()
     {
         await using var receiver = await OtlpReceiver.StartAsync();
-        var settings = new Dictionary<string, string?>
+        var settings = new Dictionary<string, string?>(ExportingTo(receiver))
         {
-            ["OTEL_EXPORTER_OTLP_ENDPOINT"] = receiver.Endpoint.ToString().TrimEnd('/'),
-            ["OTEL_EXPORTER_OTLP_PROTOCOL"] = "http/protobuf",
-            ["OTEL_METRIC_EXPORT_INTERVAL"] = "500",
-            ["OTEL_BSP_SCHEDULE_DELAY"] = "200",
             ["OTEL_SERVICE_NAME"] = "eventingest-otlp-test",
             ["EventIngest:Auth:RequireEventKeys"] = "true",
             ["EventIngest:Auth:EventKeys:0:Hash"] = Hash(EventKey),
@@ -73,14 +69,7 @@ public sealed class OtlpExportTests(AzuriteFixture azurite, ITestOutputHelper ou
     public async Task ARequestTheSamplerDropsStartsNoSpanOfTheServiceAndItsMessagesCarryTheCallersContext()
     {
         await using var receiver = await OtlpReceiver.StartAsync();
-        var settings = new Dictionary<string, string?>
-        {
-            ["OTEL_EXPORTER_OTLP_ENDPOINT"] = receiver.Endpoint.ToString().TrimEnd('/'),
-            ["OTEL_EXPORTER_OTLP_PROTOCOL"] = "http/protobuf",
-            ["OTEL_METRIC_EXPORT_INTERVAL"] = "500",
-            ["OTEL_BSP_SCHEDULE_DELAY"] = "200",
-        };
-        await using var host = await TestHost.StartAsync(azurite.ConnectionString, azurite.NewStorageNamePrefix(), settings);
+        await using var host = await TestHost.StartAsync(azurite.ConnectionString, azurite.NewStorageNamePrefix(), ExportingTo(receiver));
         // The caller did not sample its trace (flags 00): the default parent-based sampler drops the request.
         var traceId = ActivityTraceId.CreateRandom();
         var incoming = $"00-{traceId}-{ActivitySpanId.CreateRandom()}-00";
@@ -112,12 +101,8 @@ public sealed class OtlpExportTests(AzuriteFixture azurite, ITestOutputHelper ou
     public async Task WithTheAzureAppsSamplerSettingAtZeroMetricsArriveAndNoSpan()
     {
         await using var receiver = await OtlpReceiver.StartAsync();
-        var settings = new Dictionary<string, string?>
+        var settings = new Dictionary<string, string?>(ExportingTo(receiver))
         {
-            ["OTEL_EXPORTER_OTLP_ENDPOINT"] = receiver.Endpoint.ToString().TrimEnd('/'),
-            ["OTEL_EXPORTER_OTLP_PROTOCOL"] = "http/protobuf",
-            ["OTEL_METRIC_EXPORT_INTERVAL"] = "500",
-            ["OTEL_BSP_SCHEDULE_DELAY"] = "200",
             ["OTEL_SERVICE_NAME"] = "eventingest-sampled-test",
             ["OTEL_TRACES_SAMPLER"] = "microsoft.rate_limited",
             ["OTEL_TRACES_SAMPLER_ARG"] = "0",
@@ -141,6 +126,15 @@ public sealed class OtlpExportTests(AzuriteFixture azurite, ITestOutputHelper ou
         Assert.Null(host.Services.GetService<MeterProvider>());
         Assert.Null(host.Services.GetService<TracerProvider>());
     }
+
+    /// <summary>The host's settings for exporting to the receiver, with short intervals so that a test need not wait.</summary>
+    private static Dictionary<string, string?> ExportingTo(OtlpReceiver receiver) => new()
+    {
+            ["OTEL_EXPORTER_OTLP_ENDPOINT"] = receiver.Endpoint.ToString().TrimEnd('/'),
+            ["OTEL_EXPORTER_OTLP_PROTOCOL"] = "http/protobuf",
+            ["OTEL_METRIC_EXPORT_INTERVAL"] = "500",
+            ["OTEL_BSP_SCHEDULE_DELAY"] = "200",
+    };
 
     private static IEnumerable<string> Tree(List<OtlpReceiver.ReceivedSpan> spans, string root, int depth = 0)
     {
