@@ -44,16 +44,23 @@ internal static class BenchTelemetry
         ? $"telemetry on, {(Sampled ? "5 traces/s" : "every request traced")} (OTLP to an in-process sink; {Interlocked.Read(ref s_exportedBytes):N0} bytes received so far)"
         : "telemetry off";
 
-    /// <summary>The OTLP settings of a host process.</summary>
-    public static async Task<IReadOnlyDictionary<string, string>> HostSettingsAsync()
+    /// <summary>The modes a run can take, as <c>--telemetry</c> names them.</summary>
+    public static readonly string[] Modes = ["off", "sampled", "on"];
+
+    /// <summary>The OTLP settings of a host process, for this run's mode.</summary>
+    public static Task<IReadOnlyDictionary<string, string>> HostSettingsAsync() => HostSettingsAsync(!On ? "off" : Sampled ? "sampled" : "on");
+
+    /// <summary>The OTLP settings of a host process in <paramref name="mode"/> (one of <see cref="Modes"/>).</summary>
+    public static async Task<IReadOnlyDictionary<string, string>> HostSettingsAsync(string mode)
     {
-        if (!On) return new Dictionary<string, string> { ["OTEL_EXPORTER_OTLP_ENDPOINT"] = "" };
+        if (mode == "off") return new Dictionary<string, string> { ["OTEL_EXPORTER_OTLP_ENDPOINT"] = "" };
+        var sampled = mode == "sampled";
         return new Dictionary<string, string>
         {
             ["OTEL_EXPORTER_OTLP_ENDPOINT"] = (await SinkAsync()).ToString().TrimEnd('/'),
             ["OTEL_EXPORTER_OTLP_PROTOCOL"] = "http/protobuf",
-            ["OTEL_TRACES_SAMPLER"] = Sampled ? LocalTelemetry.RateLimitedSampler.Name : "parentbased_always_on",
-            ["OTEL_TRACES_SAMPLER_ARG"] = Sampled ? "5" : "",
+            ["OTEL_TRACES_SAMPLER"] = sampled ? LocalTelemetry.RateLimitedSampler.Name : "parentbased_always_on",
+            ["OTEL_TRACES_SAMPLER_ARG"] = sampled ? "5" : "",
         };
     }
 

@@ -30,6 +30,11 @@ switch (command)
     case "packed":
         await ThroughputBench.RunPackedAsync(TimeSpan.FromSeconds(args.Length > 1 ? int.Parse(args[1], System.Globalization.CultureInfo.InvariantCulture) : 10));
         break;
+    case "telemetry":
+        await ThroughputBench.RunTelemetryAsync(
+            TimeSpan.FromSeconds(args.Length > 1 ? int.Parse(args[1], System.Globalization.CultureInfo.InvariantCulture) : 3),
+            args.Length > 2 ? int.Parse(args[2], System.Globalization.CultureInfo.InvariantCulture) : 8);
+        break;
     case "latency":
         await LatencyBench.RunAsync(
             args.Length > 1 ? int.Parse(args[1], System.Globalization.CultureInfo.InvariantCulture) : 50,
@@ -63,6 +68,8 @@ switch (command)
                                 in slices alternating with raw queue sends on the same Azurite; raw table transactions
               packed [s]        batch 100 with one message per event and on a packed queue (4 and 16 clients), each run
                                 s seconds (10) in slices alternating with raw one-event queue sends: events/s ÷ that ceiling
+              telemetry [s] [n] events/s over HTTP with telemetry off, 5 traces/s and every request traced, in one run:
+                                three hosts take turns, n rounds (8) of s-second slices (3); batch 1 and 100
               latency [r] [s]   p50/p99 of single-event sends, r requests/s (50) for s seconds (60), interleaved
                                 with one raw table insert + queue send at the same rate on the same Azurite
               memory [m] [h]    the host (own process) under steady load, 20 single-event requests/s and h requests

@@ -120,6 +120,57 @@ internal static class ThroughputBench
     }
 
     /// <summary>
+    /// What telemetry costs over HTTP, in one run. For each request shape, three hosts — telemetry
+    /// off, five traces a second, every request traced — each on a fresh Azurite of its own, take
+    /// turns in slices (the order rotating each round), each slice after at least one trace-export
+    /// interval (5 s) and until every host is idle, so no host's export lands in another's slice.
+    /// Per round, each host's events/s ÷ the off host's; the figure is the median over rounds.
+    /// </summary>
+    public static async Task RunTelemetryAsync(TimeSpan slice, int rounds)
+    {
+        (int Batch, int Clients)[] shapes = [(1, 4), (100, 4), (100, 16)];
+        var modes = BenchTelemetry.Modes;
+        Console.WriteLine($"telemetry: hosts with telemetry {string.Join(", ", modes)}, each on its own Azurite, {Environment.ProcessorCount} cores");
+        Console.WriteLine($"each shape: {rounds} rounds of one {slice.TotalSeconds:0.#} s slice per host, order rotating; ratios are to the off host in the same round");
+        Console.WriteLine();
+        Console.WriteLine("| batch | clients | telemetry | events/s | ÷ off, median of rounds | ÷ off, lowest–highest | host CPU µs per event | requests | failed |");
+        Console.WriteLine("|---:|---:|---|---:|---:|---:|---:|---:|---:|");
+        foreach (var (batch, clients) in shapes)
+        {
+            var rigs = new List<Rig>();
+            try
+            {
+                foreach (var mode in modes) rigs.Add(await Rig.StartAsync(await BenchTelemetry.HostSettingsAsync(mode)));
+                var tallies = modes.Select(_ => new List<Tally>()).ToArray();
+                for (var round = 0; round < rounds; round++)
+                {
+                    for (var k = 0; k < modes.Length; k++)
+                    {
+                        var rig = rigs[(round + k) % modes.Length];
+                        var tally = new Tally();
+                        await SettleAsync(rigs, minimum: TimeSpan.FromSeconds(5));
+                        await Measure(rig.Host, slice, clients, async _ => await rig.Sender.SendAsync(batch) == 200 ? batch : -1, tally);
+                        tallies[(round + k) % modes.Length].Add(tally);
+                    }
+                }
+                for (var m = 0; m < modes.Length; m++)
+                {
+                    var ratios = Enumerable.Range(0, rounds).Select(r => tallies[m][r].PerSecond / tallies[0][r].PerSecond).ToArray();
+                    var all = new Tally();
+                    foreach (var t in tallies[m]) all.Add(t);
+                    Console.WriteLine($"| {batch:N0} | {clients} | {modes[m]} | {all.PerSecond:N0} | {Stats.Percentile(ratios, 50):0.000} | {ratios.Min():0.00}–{ratios.Max():0.00} " +
+                                      $"| {all.Cpu.Host / Math.Max(all.Events, 1) * 1e6:N0} | {all.Requests:N0} | {all.Failed:N0} |");
+                }
+                if (rigs.Any(r => r.Host.HasExited)) Console.WriteLine("a host exited during the run; see its host.log under /tmp/eventingest-bench/");
+            }
+            finally
+            {
+                foreach (var rig in rigs) await rig.DisposeAsync();
+            }
+        }
+    }
+
+    /// <summary>
     /// A warmed-up host on a fresh Azurite, and the raw operations on it. Each run gets its own:
     /// Azurite slows as it holds more messages and stalls for seconds about once a minute, for
     /// longer the more it holds, so runs on one long-lived Azurite would not be comparable.
@@ -269,15 +320,22 @@ internal static class ThroughputBench
 
     /// <summary>Waits (up to a minute) until host and Azurite are idle, so work left over from one slice
     /// (sends of requests already answered 503, tiered JIT) does not count against the next.</summary>
-    private static async Task SettleAsync(DevServerOnAzurite host)
+    private static Task SettleAsync(DevServerOnAzurite host) => SettleAsync([host], TimeSpan.Zero);
+
+    /// <summary>Waits at least <paramref name="minimum"/>, then (up to a minute) until every rig's host is idle.
+    /// After a few rounds each idle Azurite, holding the run's messages, keeps 0.15–0.3 of a core busy
+    /// by itself, alike under each rig, so only the hosts are waited for.</summary>
+    private static Task SettleAsync(IEnumerable<Rig> rigs, TimeSpan minimum) => SettleAsync(rigs.Select(r => r.Host).ToArray(), minimum, waitForAzurite: false);
+
+    private static async Task SettleAsync(DevServerOnAzurite[] hosts, TimeSpan minimum, bool waitForAzurite = true)
     {
+        await Task.Delay(minimum);
         var watch = Stopwatch.StartNew();
         while (watch.Elapsed < TimeSpan.FromMinutes(1))
         {
-            var cpu = CpuSplit.Start(host.Pid, host.Azurite.ProcessId);
+            var cpus = hosts.Select(h => CpuSplit.Start(h.Pid, h.Azurite.ProcessId)).ToArray();
             await Task.Delay(1000);
-            var (hostCores, azuriteCores, _, _) = cpu.Stop().Cores;
-            if (hostCores < 0.05 && azuriteCores < 0.05) return;
+            if (cpus.All(cpu => cpu.Stop().Cores is { Host: < 0.05 } cores && (!waitForAzurite || cores.Azurite < 0.05))) return;
         }
     }
 }
