@@ -146,11 +146,11 @@ internal static class ThroughputBench
                 {
                     for (var k = 0; k < modes.Length; k++)
                     {
-                        var rig = rigs[(round + k) % modes.Length];
+                        var m = (round + k) % modes.Length;
                         var tally = new Tally();
-                        await SettleAsync(rigs, minimum: TimeSpan.FromSeconds(5));
-                        await Measure(rig.Host, slice, clients, async _ => await rig.Sender.SendAsync(batch) == 200 ? batch : -1, tally);
-                        tallies[(round + k) % modes.Length].Add(tally);
+                        await SettleAsync([.. rigs.Select(r => r.Host)], minimum: TimeSpan.FromSeconds(5), waitForAzurite: false);
+                        await Measure(rigs[m].Host, slice, clients, async _ => await rigs[m].Sender.SendAsync(batch) == 200 ? batch : -1, tally);
+                        tallies[m].Add(tally);
                     }
                 }
                 for (var m = 0; m < modes.Length; m++)
@@ -320,14 +320,13 @@ internal static class ThroughputBench
 
     /// <summary>Waits (up to a minute) until host and Azurite are idle, so work left over from one slice
     /// (sends of requests already answered 503, tiered JIT) does not count against the next.</summary>
-    private static Task SettleAsync(DevServerOnAzurite host) => SettleAsync([host], TimeSpan.Zero);
+    private static Task SettleAsync(DevServerOnAzurite host) => SettleAsync([host], TimeSpan.Zero, waitForAzurite: true);
 
-    /// <summary>Waits at least <paramref name="minimum"/>, then (up to a minute) until every rig's host is idle.
-    /// After a few rounds each idle Azurite, holding the run's messages, keeps 0.15–0.3 of a core busy
-    /// by itself, alike under each rig, so only the hosts are waited for.</summary>
-    private static Task SettleAsync(IEnumerable<Rig> rigs, TimeSpan minimum) => SettleAsync(rigs.Select(r => r.Host).ToArray(), minimum, waitForAzurite: false);
-
-    private static async Task SettleAsync(DevServerOnAzurite[] hosts, TimeSpan minimum, bool waitForAzurite = true)
+    /// <summary>Waits at least <paramref name="minimum"/>, then (up to a minute) until every host, and its
+    /// Azurite if <paramref name="waitForAzurite"/>, is idle. Several Azurites are not waited for: after a
+    /// few rounds each idle one, holding the run's messages, keeps 0.15–0.3 of a core busy by itself,
+    /// alike under each host.</summary>
+    private static async Task SettleAsync(DevServerOnAzurite[] hosts, TimeSpan minimum, bool waitForAzurite)
     {
         await Task.Delay(minimum);
         var watch = Stopwatch.StartNew();

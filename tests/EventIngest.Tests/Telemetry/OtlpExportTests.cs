@@ -130,10 +130,10 @@ public sealed class OtlpExportTests(AzuriteFixture azurite, ITestOutputHelper ou
     /// <summary>The host's settings for exporting to the receiver, with short intervals so that a test need not wait.</summary>
     private static Dictionary<string, string?> ExportingTo(OtlpReceiver receiver) => new()
     {
-            ["OTEL_EXPORTER_OTLP_ENDPOINT"] = receiver.Endpoint.ToString().TrimEnd('/'),
-            ["OTEL_EXPORTER_OTLP_PROTOCOL"] = "http/protobuf",
-            ["OTEL_METRIC_EXPORT_INTERVAL"] = "500",
-            ["OTEL_BSP_SCHEDULE_DELAY"] = "200",
+        ["OTEL_EXPORTER_OTLP_ENDPOINT"] = receiver.Endpoint.ToString().TrimEnd('/'),
+        ["OTEL_EXPORTER_OTLP_PROTOCOL"] = "http/protobuf",
+        ["OTEL_METRIC_EXPORT_INTERVAL"] = "500",
+        ["OTEL_BSP_SCHEDULE_DELAY"] = "200",
     };
 
     private static IEnumerable<string> Tree(List<OtlpReceiver.ReceivedSpan> spans, string root, int depth = 0)
