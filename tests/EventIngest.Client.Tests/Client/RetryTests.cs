@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using EventIngest.Client.Tests.Infrastructure;
+using EventIngest.Tests.Infrastructure;
 
 namespace EventIngest.Client.Tests.Client;
 
@@ -102,7 +103,7 @@ public sealed class RetryTests : IAsyncLifetime
     {
         var unreachable = new EventIngestClient(new HttpClient(), new EventIngestClientOptions
         {
-            BaseUrl = new Uri($"http://127.0.0.1:{FreePort()}/"),
+            BaseUrl = new Uri($"http://127.0.0.1:{DeadPort.Port}/"),
             EventKey = "secret-key",
             MaxAttempts = 3,
             InitialRetryDelay = TimeSpan.FromMilliseconds(10),
@@ -217,12 +218,5 @@ public sealed class RetryTests : IAsyncLifetime
         Assert.Equal("branch-7", request.Environment);
         Assert.Equal("application/json", request.ContentType);
         Assert.Equal("""[{"name":"app/a","data":{}}]""", request.Body);
-    }
-
-    private static int FreePort()
-    {
-        using var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
-        listener.Start();
-        return ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
     }
 }

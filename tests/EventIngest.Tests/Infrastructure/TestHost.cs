@@ -70,17 +70,11 @@ public sealed class TestHost : IAsyncDisposable
         return new TestHost(app, prefix, new Uri(address));
     }
 
-    /// <summary>The connection string with the queue endpoint moved to a port nobody listens on:
-    /// tables and blobs work, every queue call fails.</summary>
-    public static string WithDeadQueues(string connectionString)
-    {
-        using var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
-        listener.Start();
-        var port = ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
-        listener.Stop();
-        return string.Join(';', connectionString.Split(';', StringSplitOptions.RemoveEmptyEntries)
-            .Select(p => p.StartsWith("QueueEndpoint=", StringComparison.Ordinal) ? $"QueueEndpoint=http://127.0.0.1:{port}/devstoreaccount1" : p)) + ";";
-    }
+    /// <summary>The connection string with the queue endpoint moved to a port that refuses every
+    /// connection: tables and blobs work, every queue call fails.</summary>
+    public static string WithDeadQueues(string connectionString) =>
+        string.Join(';', connectionString.Split(';', StringSplitOptions.RemoveEmptyEntries)
+            .Select(p => p.StartsWith("QueueEndpoint=", StringComparison.Ordinal) ? $"QueueEndpoint={DeadPort.Endpoint}" : p)) + ";";
 
     public Task<HttpResponseMessage> SendAsync(string body, string key = "test-key", IDictionary<string, string>? headers = null)
     {

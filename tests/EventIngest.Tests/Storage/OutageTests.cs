@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using System.Net;
-using System.Net.Sockets;
 using EventIngest.Tests.Infrastructure;
 
 namespace EventIngest.Tests.Storage;
@@ -11,13 +10,9 @@ public sealed class OutageTests(AzuriteFixture azurite)
     [Fact]
     public async Task UnreachableStorageGives503WithRetryAfterQuickly()
     {
-        // A port nobody listens on: every storage call is refused.
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        var port = ((IPEndPoint)listener.LocalEndpoint).Port;
-        listener.Stop();
+        // Every storage call is refused.
         var dead = $"DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey={DevServer.Azurite.AzuriteProcess.AccountKey};" +
-                   $"BlobEndpoint=http://127.0.0.1:{port}/devstoreaccount1;QueueEndpoint=http://127.0.0.1:{port}/devstoreaccount1;TableEndpoint=http://127.0.0.1:{port}/devstoreaccount1;";
+                   $"BlobEndpoint={DeadPort.Endpoint};QueueEndpoint={DeadPort.Endpoint};TableEndpoint={DeadPort.Endpoint};";
 
         await using var host = await TestHost.StartAsync(dead, azurite.NewStorageNamePrefix());
         var watch = Stopwatch.StartNew();
