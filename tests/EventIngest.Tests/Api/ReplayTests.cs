@@ -139,7 +139,7 @@ public sealed class ReplayTests(AzuriteFixture azurite) : IAsyncLifetime
     {
         await using var host = await TestHost.StartAsync(azurite.ConnectionString, azurite.NewStorageNamePrefix());
         await host.Storage.EnsureCreatedAsync(default);
-        var id = Assert.Single(await host.SendForIdsAsync($$"""{"name":"app/later","ts":{{DateTimeOffset.UtcNow.AddSeconds(3).ToUnixTimeMilliseconds()}}}"""));
+        var id = Assert.Single(await host.SendForIdsAsync($$"""{"name":"app/later","ts":{{DateTimeOffset.UtcNow.AddSeconds(8).ToUnixTimeMilliseconds()}}}"""));
         Assert.Equal(HttpStatusCode.Conflict, (await host.ReplayAsync(id)).Status);
 
         Assert.Equal(1, await host.WaitForMessagesAsync(1));

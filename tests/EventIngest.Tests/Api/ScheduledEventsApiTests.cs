@@ -57,7 +57,7 @@ public sealed class ScheduledEventsApiTests(AzuriteFixture azurite)
         Assert.Equal(HttpStatusCode.Conflict, conflict.StatusCode);
         Assert.Contains("not scheduled", (await TestHost.JsonAsync(conflict)).GetProperty("detail").GetString(), StringComparison.Ordinal);
 
-        var soon = await ScheduleAsync(host, Now + 1500);
+        var soon = await ScheduleAsync(host, Now + 5000);
         // Released: on the queue after the event sent above (the markers of the ones before come due later).
         Assert.Contains(soon, (await host.ReceiveAtLeastAsync(2)).Select(m => m.GetProperty("internal_id").GetString()));
         var late = await host.Client.DeleteAsync($"v1/events/{soon}");

@@ -39,7 +39,7 @@ public sealed class SchedulingTests(AzuriteFixture azurite)
     public async Task ScheduledEventIsInvisibleBeforeItsDueTimeAndVisibleAfter()
     {
         await using var host = await StartAsync();
-        var (id, due) = await ScheduleAsync(host, Now + 2500);
+        var (id, due) = await ScheduleAsync(host, Now + 5000);
 
         var (message, seenAt) = Assert.NotNull(await host.FirstMessageAsync());
         Assert.Equal(id, message.GetProperty("internal_id").GetString());
@@ -172,7 +172,7 @@ public sealed class SchedulingTests(AzuriteFixture azurite)
     public async Task CancelledEventIsNeverDeliveredAndCannotBeCancelledTwice()
     {
         await using var host = await StartAsync();
-        var (id, _) = await ScheduleAsync(host, Now + 5000);
+        var (id, _) = await ScheduleAsync(host, Now + 10_000);
         var scheduler = host.Services.GetRequiredService<Scheduler>();
         Assert.Equal(ScheduleChange.Done, await scheduler.CancelAsync("dev", id, default));
         Assert.Equal(ScheduleChange.Cancelled, await scheduler.CancelAsync("dev", id, default));
@@ -200,7 +200,7 @@ public sealed class SchedulingTests(AzuriteFixture azurite)
     public async Task ReleasedEventCannotBeCancelledOrRescheduled()
     {
         await using var host = await StartAsync();
-        var (id, _) = await ScheduleAsync(host, Now + 1500);
+        var (id, _) = await ScheduleAsync(host, Now + 5000);
         var message = Assert.Single(await host.ReceiveAtLeastAsync(1));
         Assert.Equal(id, message.GetProperty("internal_id").GetString());
         Assert.Equal(0, await host.DueMarkersSettledAsync());

@@ -162,7 +162,7 @@ public sealed class MetricTests(AzuriteFixture azurite)
         await using var host = await TestHost.StartAsync(azurite.ConnectionString, azurite.NewStorageNamePrefix());
         using var metrics = new MetricRecorder(host.Services);
         var jobs = host.Services.GetRequiredService<Jobs>();
-        var due = DateTimeOffset.UtcNow.AddSeconds(3).ToUnixTimeMilliseconds();
+        var due = DateTimeOffset.UtcNow.AddSeconds(8).ToUnixTimeMilliseconds();
 
         Assert.Equal(HttpStatusCode.OK, (await host.SendAsync($$"""{"name":"app/later","ts":{{due}}}""")).StatusCode);
         await jobs.MeasureDepthsAsync(default);
