@@ -16,6 +16,20 @@ public sealed class RetryTests : IAsyncLifetime
         if (_server is not null) await _server.DisposeAsync();
     }
 
+    /// <summary>Cancels once the server has the request, after <paramref name="pause"/>: a timer started
+    /// with the call could fire before a slow machine has sent anything.</summary>
+    private CancellationTokenSource CancelAfterFirstRequest(TimeSpan pause)
+    {
+        var cancel = new CancellationTokenSource();
+        _ = Task.Run(async () =>
+        {
+            await Waits.UntilAsync(() => Task.FromResult(_server.Requests.Count), n => n > 0);
+            await Task.Delay(pause);
+            cancel.Cancel();
+        });
+        return cancel;
+    }
+
     private async Task<EventIngestClient> ClientAsync(Action<EventIngestClientOptions>? configure = null, params Func<Microsoft.AspNetCore.Http.HttpContext, string, Task>[] steps)
     {
         _server = await FlakyServer.StartAsync(steps);
@@ -159,7 +173,7 @@ public sealed class RetryTests : IAsyncLifetime
     public async Task CancellationStopsTheWaitBeforeARetry()
     {
         var client = await ClientAsync(null, FlakyServer.Fail(503, "down", retryAfterSeconds: 60));
-        using var cancel = new CancellationTokenSource(TimeSpan.FromMilliseconds(500));
+        using var cancel = CancelAfterFirstRequest(TimeSpan.FromMilliseconds(200));
         var clock = Stopwatch.StartNew();
 
         await Assert.ThrowsAnyAsync<OperationCanceledException>(() => client.SendAsync(new Event("app/a"), cancel.Token));
@@ -173,7 +187,7 @@ public sealed class RetryTests : IAsyncLifetime
     public async Task CancellationStopsARequestInFlight()
     {
         var client = await ClientAsync(null, FlakyServer.Hang);
-        using var cancel = new CancellationTokenSource(TimeSpan.FromMilliseconds(300));
+        using var cancel = CancelAfterFirstRequest(TimeSpan.Zero);
 
         var error = await Assert.ThrowsAnyAsync<OperationCanceledException>(() => client.SendAsync(new Event("app/a"), cancel.Token));
 
