@@ -130,7 +130,7 @@ public sealed class SecretsInLogsTests(AzuriteFixture azurite)
         ["EventIngest:Auth:SigningKeys:0:Scopes"] = "read,erase",
         ["EventIngest:RateLimit:EventsPerSecond"] = "1",
         ["EventIngest:RateLimit:Burst"] = "200",
-        ["EventIngest:Storage:OperationTimeout"] = "00:00:02",
+        ["EventIngest:Storage:OperationTimeout"] = "00:00:10",
         // ASP.NET Core's request log and request scope print the path, which holds the event key or
         // an external_id: whatever the configuration asks for, the hosts keep them out.
         ["Logging:LogLevel:Default"] = "Trace",

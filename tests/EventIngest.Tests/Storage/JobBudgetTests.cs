@@ -141,13 +141,21 @@ public sealed class JobBudgetTests(AzuriteFixture azurite)
         Assert.Equal(System.Net.HttpStatusCode.OK, (await host.SendAsync(Batch("old", 150))).StatusCode);
         time.Offset = TimeSpan.FromMinutes(125);
         foreach (var batch in Enumerable.Range(0, 4)) Assert.Equal(System.Net.HttpStatusCode.OK, (await host.SendAsync(Batch("new" + batch, 500))).StatusCode);
-        var live = (await host.RowsAsync(host.Storage.Idempotency)).Where(r => r.GetInt64("CreatedAt") > Now - 60_000 + (long)time.Offset.TotalMilliseconds)
+        // The new claims were made 125 minutes (shifted) after the old: an hour between is clear of both, however slow the sends.
+        var live = (await host.RowsAsync(host.Storage.Idempotency)).Where(r => r.GetInt64("CreatedAt") > Now - 3_600_000 + (long)time.Offset.TotalMilliseconds)
             .Select(r => r.RowKey).ToHashSet();
         Assert.Equal(2000, live.Count);
 
         var urls = new List<string>();
         var counter = host.Services.GetRequiredService<StorageRequestCounter>();
-        counter.Observe = message => { lock (urls) urls.Add(Uri.UnescapeDataString(message.Request.Uri.ToString())); };
+        // The claims table and transactions only: the host's own background jobs (the due poll, the
+        // depth gauges) read other tables and queues meanwhile, and have nothing to write.
+        var table = "/" + host.Storage.Idempotency.Name;
+        counter.Observe = message =>
+        {
+            var url = Uri.UnescapeDataString(message.Request.Uri.ToString());
+            if (url.Contains(table, StringComparison.Ordinal) || url.EndsWith("/$batch", StringComparison.Ordinal)) lock (urls) urls.Add(url);
+        };
         int deleted;
         try
         {
