@@ -52,7 +52,7 @@ public static class LocalHost
         static Task<IResult> Send(HttpRequest request, string eventKey, EventEndpoint endpoint, CancellationToken ct) => endpoint.HandleAsync(request, eventKey, ct);
         app.MapPost("/e/{eventKey}", Send);
         // Mapped only so that other methods get the event route's 405, not a bare 404; not part of the API.
-        app.MapMethods("/e/{eventKey}", ["GET", "PUT", "PATCH", "DELETE"], Send).ExcludeFromDescription();
+        app.MapMethods("/e/{eventKey}", ["GET", "HEAD", "PUT", "PATCH", "DELETE", "OPTIONS"], Send).ExcludeFromDescription();
 
         app.MapGet("/v1/events", (HttpRequest request, EventsApi api, CancellationToken ct) => api.ListAsync(request, ct));
         app.MapGet("/v1/events/{internalId}", (HttpRequest request, string internalId, EventsApi api, CancellationToken ct) => api.GetAsync(request, internalId, ct));

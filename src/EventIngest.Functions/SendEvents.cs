@@ -9,7 +9,7 @@ public sealed class SendEvents(EventEndpoint endpoint)
 {
     [Function(nameof(SendEvents))]
     public Task<IResult> Run(
-        [HttpTrigger(AuthorizationLevel.Anonymous, "get", "post", "put", "patch", "delete", Route = "e/{eventKey}")] HttpRequest request,
+        [HttpTrigger(AuthorizationLevel.Anonymous, "get", "head", "post", "put", "patch", "delete", "options", Route = "e/{eventKey}")] HttpRequest request,
         string eventKey,
         CancellationToken cancellationToken) =>
         endpoint.HandleAsync(request, eventKey, cancellationToken);

@@ -177,8 +177,16 @@ public sealed class EventRouteTests(AzuriteFixture azurite) : IAsyncLifetime
     [Fact]
     public async Task OtherMethodsAre405AndAnEmptyKeyIs404()
     {
-        Assert.Equal(HttpStatusCode.MethodNotAllowed, (await _host.Client.GetAsync("e/k")).StatusCode);
-        Assert.Equal(HttpStatusCode.MethodNotAllowed, (await _host.Client.PutAsync("e/k", new StringContent("{}"))).StatusCode);
+        foreach (var method in new[] { "GET", "PUT", "PATCH", "DELETE", "OPTIONS" })
+        {
+            var response = await _host.Client.SendAsync(new HttpRequestMessage(new HttpMethod(method), "e/k") { Content = new StringContent("{}") });
+            Assert.Equal(HttpStatusCode.MethodNotAllowed, response.StatusCode);
+            Assert.Equal(["POST"], response.Content.Headers.Allow);
+            Assert.Equal(405, (await TestHost.JsonAsync(response)).GetProperty("status").GetInt32());
+        }
+        var head = await _host.Client.SendAsync(new HttpRequestMessage(HttpMethod.Head, "e/k"));
+        Assert.Equal(HttpStatusCode.MethodNotAllowed, head.StatusCode);
+        Assert.Equal(["POST"], head.Content.Headers.Allow);
         Assert.Equal(HttpStatusCode.NotFound, (await _host.Client.PostAsync("e/", new StringContent("""{"name":"app/x"}"""))).StatusCode);
     }
 
