@@ -206,12 +206,12 @@ internal static class EventParser
         var userObject = ReadObject(user, index, "user", errors);
         if (userObject is { } u) CheckExternalId(u, index, errors);
         var idText = ReadOptionalString(id, index, "id", errors);
-        if (idText is { Length: > MaxIdLength })
+        if (idText is { Length: > MaxIdLength } && CountRunes(idText) > MaxIdLength)
         {
             errors.Add(new FieldError(index, "id", $"id is longer than {MaxIdLength} characters"));
         }
         var vText = ReadOptionalString(v, index, "v", errors);
-        if (vText is { Length: > MaxVersionLength })
+        if (vText is { Length: > MaxVersionLength } && CountRunes(vText) > MaxVersionLength)
         {
             errors.Add(new FieldError(index, "v", $"v is longer than {MaxVersionLength} characters"));
         }

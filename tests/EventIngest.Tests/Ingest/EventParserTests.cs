@@ -195,15 +195,23 @@ public class EventParserTests
         Assert.Equal("{\"a\":1}", doc.RootElement.GetProperty("data").GetRawText());
     }
 
-    [Fact]
-    public void NameLengthCountsCharactersNotUtf16Units()
+    [Theory]
+    [InlineData("name", 256)]
+    [InlineData("id", 512)]
+    [InlineData("v", 512)]
+    public void LengthsCountCharactersNotUtf16Units(string field, int limit)
     {
         var emoji = "\U0001F600";
-        using var longest = Parse("{\"name\":\"" + string.Concat(Enumerable.Repeat(emoji, 256)) + "\"}");
-        using var tooLong = Parse("{\"name\":\"" + string.Concat(Enumerable.Repeat(emoji, 257)) + "\"}");
+        string Body(int count) => field == "name"
+            ? "{\"name\":\"" + string.Concat(Enumerable.Repeat(emoji, count)) + "\"}"
+            : "{\"name\":\"app/x\",\"" + field + "\":\"" + string.Concat(Enumerable.Repeat(emoji, count)) + "\"}";
+        using var longest = Parse(Body(limit));
+        using var tooLong = Parse(Body(limit + 1));
 
-        Assert.True(longest.IsValid);
-        Assert.Contains(tooLong.Errors, error => error.Message.Contains("longer than 256", StringComparison.Ordinal));
+        Assert.True(longest.IsValid, string.Join("; ", longest.Errors.Select(e => e.Message)));
+        var error = Assert.Single(tooLong.Errors);
+        Assert.Equal(field, error.Field);
+        Assert.Contains($"longer than {limit}", error.Message, StringComparison.Ordinal);
     }
 
     [Theory]
