@@ -91,6 +91,17 @@ public class EventParserTests
         Assert.Equal([0, 2], result.Errors.Select(e => e.Index!.Value));
     }
 
+    [Theory]
+    [InlineData(315532800000)]  // 1980-01-01
+    [InlineData(4102444800000)] // 2100-01-01
+    public void TsBoundsAreInclusive(long ts)
+    {
+        using var result = Parse("{\"name\":\"a\",\"ts\":" + ts + "}");
+
+        Assert.True(result.IsValid);
+        Assert.Equal(ts, Assert.Single(result.Events).Ts);
+    }
+
     [Fact]
     public void MoreThan5000EventsIsRefused()
     {
