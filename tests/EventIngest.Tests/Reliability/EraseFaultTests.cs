@@ -8,35 +8,21 @@ namespace EventIngest.Tests.Reliability;
 /// <summary>An erasure answered 200 under storage faults: the data no longer opens, and the receipt's
 /// <c>found</c> tells the truth even when the delete of the person key landed while its response was lost.</summary>
 [Collection(AzuriteFixture.CollectionName)]
-public sealed class EraseFaultTests(AzuriteFixture azurite) : IAsyncLifetime
+public sealed class EraseFaultTests(AzuriteFixture azurite) : ProxiedHostTests(azurite)
 {
-    private StorageFaultProxy _proxy = null!;
-    private TestHost _host = null!;
-
-    public async Task InitializeAsync()
-    {
-        _proxy = await StorageFaultProxy.StartAsync(azurite.ConnectionString);
-        _host = await TestHost.StartAsync(_proxy.ConnectionString, azurite.NewStorageNamePrefix());
-    }
-
-    public async Task DisposeAsync()
-    {
-        await _host.DisposeAsync();
-        await _proxy.DisposeAsync();
-    }
 
     [Fact]
     public async Task ADeleteThatLandsWhileItsResponseIsLostStillReportsThePersonFoundAndErased()
     {
-        var sent = await TestHost.JsonAsync(await _host.SendAsync("""{"name":"app/x","user":{"external_id":"tenant/42","email":"a@example.com"}}"""));
+        var sent = await TestHost.JsonAsync(await Host.SendAsync("""{"name":"app/x","user":{"external_id":"tenant/42","email":"a@example.com"}}"""));
         var id = sent.GetProperty("ids")[0].GetString();
 
-        _proxy.Add(new FaultRule { Service = StorageService.Table, Operation = StorageOperation.TableDelete, Kind = FaultKind.ResetAfterForward, Times = 1 });
-        var erased = await _host.Client.PostAsJsonAsync("/v1/users/erase", new { external_id = "tenant/42" });
+        Proxy.Add(new FaultRule { Service = StorageService.Table, Operation = StorageOperation.TableDelete, Kind = FaultKind.ResetAfterForward, Times = 1 });
+        var erased = await Host.Client.PostAsJsonAsync("/v1/users/erase", new { external_id = "tenant/42" });
         Assert.Equal(HttpStatusCode.OK, erased.StatusCode);
         Assert.True((await TestHost.JsonAsync(erased)).GetProperty("data").GetProperty("found").GetBoolean());
 
-        var read = (await TestHost.JsonAsync(await _host.Client.GetAsync($"/v1/events/{id}"))).GetProperty("data");
+        var read = (await TestHost.JsonAsync(await Host.Client.GetAsync($"/v1/events/{id}"))).GetProperty("data");
         Assert.True(read.GetProperty("user_erased").GetBoolean());
     }
 }

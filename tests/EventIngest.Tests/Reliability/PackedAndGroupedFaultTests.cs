@@ -11,31 +11,13 @@ namespace EventIngest.Tests.Reliability;
 /// arrives (at least once for a packed message, exactly once from a shared marker), and none is lost.
 /// </summary>
 [Collection(AzuriteFixture.CollectionName)]
-public sealed class PackedAndGroupedFaultTests(AzuriteFixture azurite) : IAsyncLifetime
+public sealed class PackedAndGroupedFaultTests(AzuriteFixture azurite) : ProxiedHostTests(azurite)
 {
-    private StorageFaultProxy _proxy = null!;
-    private TestHost _host = null!;
-
-    private static long Now => DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
-
-    public async Task InitializeAsync()
+    protected override IDictionary<string, string?> Settings => new Dictionary<string, string?>
     {
-        _proxy = await StorageFaultProxy.StartAsync(azurite.ConnectionString);
-        _host = await TestHost.StartAsync(_proxy.ConnectionString, azurite.NewStorageNamePrefix(), new Dictionary<string, string?>
-        {
-            ["EventIngest:Routing:DefaultPacked"] = "true",
-            ["EventIngest:Storage:OperationTimeout"] = "00:01:00",
-        });
-        await _host.Storage.EnsureCreatedAsync(default);
-        await _host.Storage.ReadyQueueAsync(_host.DefaultQueue, default);
-        await _host.Storage.ReadyQueueAsync(_host.Storage.DueQueueName, default);
-    }
-
-    public async Task DisposeAsync()
-    {
-        await _host.DisposeAsync();
-        await _proxy.DisposeAsync();
-    }
+        ["EventIngest:Routing:DefaultPacked"] = "true",
+        ["EventIngest:Storage:OperationTimeout"] = "00:01:00",
+    };
 
     /// <summary>The events a message carries: its own, or a packed message's.</summary>
     private static IEnumerable<System.Text.Json.JsonElement> Elements(System.Text.Json.JsonElement message) =>
@@ -47,16 +29,16 @@ public sealed class PackedAndGroupedFaultTests(AzuriteFixture azurite) : IAsyncL
     [Fact]
     public async Task APackedMessageWhoseResponseWasLostStillDeliversEveryEventOfTheAnsweredRequest()
     {
-        _proxy.Add(new FaultRule
+        Proxy.Add(new FaultRule
         {
             Service = StorageService.Queue, Operation = StorageOperation.QueueSend, Kind = FaultKind.ResetAfterForward, Times = 1,
-            When = r => r.PathAndQuery.Contains("/" + _host.DefaultQueue + "/messages", StringComparison.Ordinal),
+            When = r => r.PathAndQuery.Contains("/" + Host.DefaultQueue + "/messages", StringComparison.Ordinal),
         });
 
-        var ids = await _host.SendForIdsAsync(Batch(100));
+        var ids = await Host.SendForIdsAsync(Batch(100));
 
         Assert.Equal(100, ids.Count);
-        var elements = (await _host.ReceiveAllAsync()).SelectMany(Elements)
+        var elements = (await Host.ReceiveAllAsync()).SelectMany(Elements)
             .Select(e => e.GetProperty("internal_id").GetString()).ToList();
         // The lost send landed and was sent again: every event is there, none more than twice (at least once).
         Assert.Equal(ids.Order(), elements.Distinct().Order());
@@ -66,19 +48,19 @@ public sealed class PackedAndGroupedFaultTests(AzuriteFixture azurite) : IAsyncL
     [Fact]
     public async Task ASharedDueMarkerWhoseResponseWasLostReleasesEachEventOnce()
     {
-        _proxy.Add(new FaultRule
+        Proxy.Add(new FaultRule
         {
             Service = StorageService.Queue, Operation = StorageOperation.QueueSend, Kind = FaultKind.ResetAfterForward, Times = 1,
-            When = r => r.PathAndQuery.Contains("/" + _host.Storage.DueQueueName + "/messages", StringComparison.Ordinal),
+            When = r => r.PathAndQuery.Contains("/" + Host.Storage.DueQueueName + "/messages", StringComparison.Ordinal),
         });
         var due = (Now / 1000 + 6) * 1000 + 500; // one second: one shared marker, sent twice
 
-        var response = await _host.SendAsync(Batch(50, $",\"ts\":{due}"));
+        var response = await Host.SendAsync(Batch(50, $",\"ts\":{due}"));
 
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         var ids = (await TestHost.JsonAsync(response)).GetProperty("ids").EnumerateArray().Select(e => e.GetString()).ToList();
-        Assert.Equal(0, await _host.DueMarkersSettledAsync());
-        var delivered = (await _host.ReceiveAtLeastAsync(50)).SelectMany(Elements)
+        Assert.Equal(0, await Host.DueMarkersSettledAsync());
+        var delivered = (await Host.ReceiveAtLeastAsync(50)).SelectMany(Elements)
             .Select(e => e.GetProperty("internal_id").GetString()).ToList();
         Assert.Equal(ids.Order(), delivered.Order());
     }

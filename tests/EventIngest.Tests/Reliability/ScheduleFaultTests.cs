@@ -10,30 +10,12 @@ namespace EventIngest.Tests.Reliability;
 /// cancellable and never delivers it at a time nobody asked for.
 /// </summary>
 [Collection(AzuriteFixture.CollectionName)]
-public sealed class ScheduleFaultTests(AzuriteFixture azurite) : IAsyncLifetime
+public sealed class ScheduleFaultTests(AzuriteFixture azurite) : ProxiedHostTests(azurite)
 {
-    private StorageFaultProxy _proxy = null!;
-    private TestHost _host = null!;
-
-    private static long Now => DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
-
-    public async Task InitializeAsync()
-    {
-        _proxy = await StorageFaultProxy.StartAsync(azurite.ConnectionString);
-        _host = await TestHost.StartAsync(_proxy.ConnectionString, azurite.NewStorageNamePrefix());
-        await _host.Storage.EnsureCreatedAsync(default);
-        await _host.Storage.ReadyQueueAsync(_host.DefaultQueue, default);
-    }
-
-    public async Task DisposeAsync()
-    {
-        await _host.DisposeAsync();
-        await _proxy.DisposeAsync();
-    }
 
     private async Task<string> ScheduleAsync(long ts)
     {
-        var body = await TestHost.JsonAsync(await _host.SendAsync($$"""{"name":"app/later","ts":{{ts}}}"""));
+        var body = await TestHost.JsonAsync(await Host.SendAsync($$"""{"name":"app/later","ts":{{ts}}}"""));
         Assert.Equal("scheduled", body.GetProperty("events")[0].GetProperty("outcome").GetString());
         return body.GetProperty("ids")[0].GetString()!;
     }
@@ -41,36 +23,36 @@ public sealed class ScheduleFaultTests(AzuriteFixture azurite) : IAsyncLifetime
     [Fact]
     public async Task ACancelAnswered200NeverFiresEvenWhenASendLandedWithItsResponseLost()
     {
-        _proxy.Add(new FaultRule { Service = StorageService.Queue, Operation = StorageOperation.QueueSend, Kind = FaultKind.ResetAfterForward, Times = 1 });
+        Proxy.Add(new FaultRule { Service = StorageService.Queue, Operation = StorageOperation.QueueSend, Kind = FaultKind.ResetAfterForward, Times = 1 });
         var id = await ScheduleAsync(Now + 6000); // time enough for the cancel to come first on a slow machine
 
-        var cancel = await _host.Client.DeleteAsync($"v1/events/{id}");
+        var cancel = await Host.Client.DeleteAsync($"v1/events/{id}");
 
         Assert.Equal(HttpStatusCode.OK, cancel.StatusCode);
-        Assert.Equal(0, await _host.DueMarkersSettledAsync()); // both markers came due and released nothing
-        Assert.Empty(await _host.ReceiveAllAsync());
+        Assert.Equal(0, await Host.DueMarkersSettledAsync()); // both markers came due and released nothing
+        Assert.Empty(await Host.ReceiveAllAsync());
     }
 
     [Fact]
     public async Task ARescheduleFailingPartWayLeavesTheEventCancellableAndUndelivered()
     {
         var id = await ScheduleAsync(Now + 8000);
-        var failing = _proxy.Add(new FaultRule
+        var failing = Proxy.Add(new FaultRule
         {
             Service = StorageService.Table,
             Operation = StorageOperation.TableUpdate,
             Kind = FaultKind.InternalError,
-            When = r => r.PathAndQuery.Contains(_host.Prefix + "events", StringComparison.Ordinal),
+            When = r => r.PathAndQuery.Contains(Host.Prefix + "events", StringComparison.Ordinal),
         });
 
-        var reschedule = await _host.Client.PatchAsync($"v1/events/{id}", new StringContent($$"""{"ts":{{Now + 9000}}}"""));
+        var reschedule = await Host.Client.PatchAsync($"v1/events/{id}", new StringContent($$"""{"ts":{{Now + 9000}}}"""));
         Assert.Equal(HttpStatusCode.ServiceUnavailable, reschedule.StatusCode);
-        _proxy.Remove(failing);
+        Proxy.Remove(failing);
 
-        var cancel = await _host.Client.DeleteAsync($"v1/events/{id}");
+        var cancel = await Host.Client.DeleteAsync($"v1/events/{id}");
         Assert.Equal(HttpStatusCode.OK, cancel.StatusCode);
-        Assert.Equal(0, await _host.DueMarkersSettledAsync()); // the old time's marker and the new one's: neither released it
-        Assert.Empty(await _host.ReceiveAllAsync());
+        Assert.Equal(0, await Host.DueMarkersSettledAsync()); // the old time's marker and the new one's: neither released it
+        Assert.Empty(await Host.ReceiveAllAsync());
     }
 
     [Fact]
@@ -78,14 +60,14 @@ public sealed class ScheduleFaultTests(AzuriteFixture azurite) : IAsyncLifetime
     {
         var id = await ScheduleAsync(Now + 8000);
         var newTs = Now + 4000; // earlier: the old time's marker comes due after the event, and must release nothing
-        var reschedule = await _host.Client.PatchAsync($"v1/events/{id}", new StringContent($$"""{"ts":{{newTs}}}"""));
+        var reschedule = await Host.Client.PatchAsync($"v1/events/{id}", new StringContent($$"""{"ts":{{newTs}}}"""));
         Assert.Equal(HttpStatusCode.OK, reschedule.StatusCode);
 
-        var (message, seenAt) = Assert.NotNull(await _host.FirstMessageAsync());
+        var (message, seenAt) = Assert.NotNull(await Host.FirstMessageAsync());
         Assert.True(seenAt >= newTs, $"delivered {newTs - seenAt} ms before its new time");
         Assert.Equal(id, message.GetProperty("internal_id").GetString());
         Assert.Equal(newTs, message.GetProperty("ts").GetInt64());
-        Assert.Equal(0, await _host.DueMarkersSettledAsync()); // the old time's marker too
-        Assert.Empty(await _host.ReceiveAllAsync());
+        Assert.Equal(0, await Host.DueMarkersSettledAsync()); // the old time's marker too
+        Assert.Empty(await Host.ReceiveAllAsync());
     }
 }
