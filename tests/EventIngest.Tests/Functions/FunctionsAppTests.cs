@@ -86,6 +86,10 @@ public sealed class FunctionsAppTests(AzuriteFixture azurite)
         var host = JsonDocument.Parse(File.ReadAllText(Path.Combine(AppContext.BaseDirectory, "host.json"))).RootElement;
         Assert.Equal("", host.GetProperty("extensions").GetProperty("http").GetProperty("routePrefix").GetString());
         Assert.Equal("base64", host.GetProperty("extensions").GetProperty("queues").GetProperty("messageEncoding").GetString());
+        // The host exports through OpenTelemetry; Application Insights SDK settings (sampling) would not
+        // apply there, and sampling is the OTEL_TRACES_SAMPLER app settings' job (docs/operations.md).
+        Assert.Equal("OpenTelemetry", host.GetProperty("telemetryMode").GetString());
+        Assert.False(host.GetProperty("logging").TryGetProperty("applicationInsights", out _), "host.json has an applicationInsights section");
     }
 
     /// <summary>The worker activates a trigger class with ActivatorUtilities, which sees public constructors only:
