@@ -42,6 +42,10 @@ internal sealed class Scheduler(StorageAccount storage, EventQueue queue, LargeE
 {
     private const int ReceiveBatch = 32;
 
+    /// <summary>How much earlier than its due time a marker may be received: its delay is whole
+    /// seconds from this clock, and the queue keeps its own.</summary>
+    private const long MarkerVisibleEarly = 1000;
+
     /// <summary>How long a release holds an event before another may take it over (its process
     /// died): half of <c>RepairAfter</c>, so a due event is out within that bound (G1).</summary>
     private readonly TimeSpan _lease = repairOptions.Value.RepairAfter / 2;
@@ -59,15 +63,18 @@ internal sealed class Scheduler(StorageAccount storage, EventQueue queue, LargeE
         var near = items.Where(i => i.Due - now <= _horizon.TotalMilliseconds).ToList();
         var far = items.Where(i => i.Due - now > _horizon.TotalMilliseconds).ToList();
 
-        if (near.Count > 0)
-        {
-            await queue.SendDelayedAsync([.. DueMarker.Group(near.Select(i => new DueMarker(environment, i.InternalId, i.Due))).Select(m => (storage.DueQueueName, m.Body, m.Due))], time, ct);
-            foreach (var item in near) Expect(item.Due);
-        }
+        await SendMarkersAsync(environment, near, ct);
         await UpsertAsync(ScheduleIndex.ParkedRows(environment, far), ct);
         await UpsertAsync([
             .. near.Select(item => ScheduleIndex.IndexRow(environment, item, ScheduleIndex.Queued)),
             .. far.Select(item => ScheduleIndex.IndexRow(environment, item, ScheduleIndex.Parked))], ct);
+    }
+
+    private async Task SendMarkersAsync(string environment, IReadOnlyList<ScheduledItem> items, CancellationToken ct)
+    {
+        if (items.Count == 0) return;
+        await queue.SendDelayedAsync([.. DueMarker.Group(items.Select(i => new DueMarker(environment, i.InternalId, i.Due))).Select(m => (storage.DueQueueName, m.Body, m.Due))], time, ct);
+        foreach (var item in items) Expect(item.Due);
     }
 
     private async Task UpsertAsync(IEnumerable<TableEntity> rows, CancellationToken ct)
@@ -420,6 +427,10 @@ internal sealed class Scheduler(StorageAccount storage, EventQueue queue, LargeE
             }
             // Our own update, retried by the SDK after it had landed.
         }
+        // The new time's marker went out before the record moved. If it was visible by now (a time
+        // already due, or a slow update), a release may have met it while the record still held the
+        // old time, taken it for stale and deleted it: send another. A repeated marker is harmless.
+        if (Now + MarkerVisibleEarly >= newTs) await SendMarkersAsync(environment, [item], ct);
         if (oldDue != newTs) await TidyAsync(environment, oldDue, internalId, null, ct);
         return ScheduleChange.Done;
     }

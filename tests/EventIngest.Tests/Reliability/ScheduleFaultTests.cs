@@ -56,6 +56,34 @@ public sealed class ScheduleFaultTests(AzuriteFixture azurite) : ProxiedHostTest
     }
 
     [Fact]
+    public async Task ARescheduleToNowAnswered200FiresWhenItsMarkerIsSeenBeforeTheRecordMoves()
+    {
+        var id = await ScheduleAsync(Now + 20_000); // its old time's marker comes due during the test, and must release nothing
+        // The record's move is slow: the new time's marker, sent first and visible at once, reaches a
+        // release (the due poll) while the record still holds the old time.
+        var slow = Proxy.Add(new FaultRule
+        {
+            Service = StorageService.Table,
+            Operation = StorageOperation.TableUpdate,
+            Kind = FaultKind.Latency,
+            Delay = TimeSpan.FromSeconds(5),
+            Times = 1,
+            When = r => r.PathAndQuery.Contains(Host.Prefix + "events", StringComparison.Ordinal),
+        });
+        var newTs = Now - 1000;
+
+        var reschedule = await Host.Client.PatchAsync($"v1/events/{id}", new StringContent($$"""{"ts":{{newTs}}}"""));
+
+        Assert.Equal(HttpStatusCode.OK, reschedule.StatusCode);
+        Assert.Equal(1, slow.Applied);
+        var message = Assert.Single(await Host.ReceiveAtLeastAsync(1));
+        Assert.Equal(id, message.GetProperty("internal_id").GetString());
+        Assert.Equal(newTs, message.GetProperty("ts").GetInt64());
+        Assert.Equal(0, await Host.DueMarkersSettledAsync());
+        Assert.Empty(await Host.ReceiveAllAsync());
+    }
+
+    [Fact]
     public async Task ARescheduleAnswered200DeliversOnlyAtTheNewTime()
     {
         var id = await ScheduleAsync(Now + 8000);
