@@ -151,4 +151,12 @@ public sealed class FaultRule
 /// <param name="Operation">What the request does.</param>
 /// <param name="Method">The HTTP method as sent (POST for a tunnelled MERGE).</param>
 /// <param name="PathAndQuery">The request target as sent, account segment included.</param>
-public sealed record ProxiedRequest(StorageService Service, StorageOperation Operation, string Method, string PathAndQuery);
+public sealed record ProxiedRequest(StorageService Service, StorageOperation Operation, string Method, string PathAndQuery)
+{
+    /// <summary>The request body as sent (empty when it had none).</summary>
+    public ReadOnlyMemory<byte> Body { get; init; }
+
+    /// <summary>Whether the body, read as UTF-8, contains <paramref name="text"/>: a transaction's body names
+    /// each operation's table, keys and conditions.</summary>
+    public bool BodyContains(string text) => System.Text.Encoding.UTF8.GetString(Body.Span).Contains(text, StringComparison.Ordinal);
+}

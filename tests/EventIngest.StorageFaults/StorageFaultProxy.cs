@@ -186,7 +186,7 @@ public sealed class StorageFaultProxy : IAsyncDisposable
                     listener.Service,
                     RequestClassifier.Classify(listener.Service, method, target, head.Get("X-HTTP-Method"), accountName),
                     method,
-                    target);
+                    target) { Body = body.GetBuffer().AsMemory(0, (int)body.Length) };
                 RequestSeen?.Invoke(request);
                 if (cut)
                 {

@@ -18,6 +18,9 @@ internal sealed class EventStore(StorageAccount storage, TimeSpan idempotencyWin
     private const int MaxTransactionActions = 100;
     // Transactions are capped at 4 MiB; binary properties travel base64-encoded.
     private const int MaxTransactionPayload = 2_500_000;
+    // Rounds of inserting a request's claims of one partition: a round is repeated only for claims that
+    // conflicted and were gone when read (an expired claim the cleanup removed in between).
+    private const int MaxClaimRounds = 5;
 
     private readonly TimeSpan _window = idempotencyWindow;
 
@@ -238,7 +241,7 @@ internal sealed class EventStore(StorageAccount storage, TimeSpan idempotencyWin
     private async Task<List<(int Claim, string Holder)>> ClaimChunkAsync(RequestAttempt attempt, IReadOnlyList<KeyClaim> claims, List<(int Claim, (string Partition, string Row) Key)> chunk, CancellationToken ct)
     {
         var lost = new List<(int, string)>();
-        while (chunk.Count > 0)
+        for (var round = 1; chunk.Count > 0; round++)
         {
             try
             {
@@ -255,11 +258,13 @@ internal sealed class EventStore(StorageAccount storage, TimeSpan idempotencyWin
                 {
                     if (!found.TryGetValue(c.Key.Row, out var claim)) { rest.Add(c); continue; }
                     var (holder, won) = await ResolveExistingClaimAsync(attempt, claims[c.Claim].Record, c.Key, claim, ct);
-                    if (!won) lost.Add((c.Claim, holder));
+                    if (holder is null) rest.Add(c);
+                    else if (!won) lost.Add((c.Claim, holder));
                 }
-                if (rest.Count == chunk.Count)
+                // A claim that is gone by now was an expired one the cleanup removed meanwhile: insert again.
+                if (rest.Count > 0 && round == MaxClaimRounds)
                 {
-                    throw new InvalidOperationException("A claim insert conflicted but no conflicting claim was found.", ex);
+                    throw new InvalidOperationException("A claim insert kept conflicting with claims that were gone when read.", ex);
                 }
                 chunk = rest;
             }
@@ -268,8 +273,9 @@ internal sealed class EventStore(StorageAccount storage, TimeSpan idempotencyWin
     }
 
     /// <summary>Who holds the key: the existing claim inside the window, or this event when the
-    /// existing claim has expired and this request replaced it (<c>Won</c>).</summary>
-    private async Task<(string Holder, bool Won)> ResolveExistingClaimAsync(RequestAttempt attempt, EventRecord e, (string Partition, string Row) key, TableEntity claim, CancellationToken ct)
+    /// existing claim has expired and this request replaced it (<c>Won</c>); no holder when the claim
+    /// is gone (the cleanup removed the expired claim meanwhile), to be inserted again.</summary>
+    private async Task<(string? Holder, bool Won)> ResolveExistingClaimAsync(RequestAttempt attempt, EventRecord e, (string Partition, string Row) key, TableEntity claim, CancellationToken ct)
     {
         var holder = claim.GetString(ClaimColumn.InternalId);
         if (claim.GetString(ClaimColumn.Writer) == attempt.Nonce) return (holder, true); // our own insert, retried by the SDK
@@ -281,10 +287,13 @@ internal sealed class EventStore(StorageAccount storage, TimeSpan idempotencyWin
                 new TableTransactionAction(TableTransactionActionType.UpsertReplace, ExpiryEntity(attempt, key.Partition, [key.Row]))], ct);
             return (e.InternalId, true);
         }
-        catch (RequestFailedException ex) when (ex.Status == 412)
+        catch (RequestFailedException ex) when (ex.Status is 412 or 404)
         {
-            var again = await storage.Idempotency.GetEntityAsync<TableEntity>(key.Partition, key.Row, cancellationToken: ct);
-            return (again.Value.GetString(ClaimColumn.InternalId), false);
+            // Changed meanwhile: by another request, by the cleanup, or by our own replace, retried
+            // after it had landed with its answer lost.
+            var again = await storage.Idempotency.GetEntityIfExistsAsync<TableEntity>(key.Partition, key.Row, cancellationToken: ct);
+            if (!again.HasValue) return (null, false);
+            return (again.Value!.GetString(ClaimColumn.InternalId), again.Value.GetString(ClaimColumn.Writer) == attempt.Nonce);
         }
     }
 

@@ -10,6 +10,9 @@ public abstract class ProxiedHostTests(AzuriteFixture azurite) : IAsyncLifetime
     protected StorageFaultProxy Proxy { get; private set; } = null!;
     protected TestHost Host { get; private set; } = null!;
 
+    /// <summary>Azurite itself, behind the proxy: for what the test does to storage around the host.</summary>
+    protected AzuriteFixture Azurite => azurite;
+
     protected static long Now => DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
 
     protected virtual IDictionary<string, string?>? Settings => null;

@@ -10,7 +10,6 @@ namespace EventIngest.Tests.Reliability;
 [Collection(AzuriteFixture.CollectionName)]
 public sealed class EraseFaultTests(AzuriteFixture azurite) : ProxiedHostTests(azurite)
 {
-
     [Fact]
     public async Task ADeleteThatLandsWhileItsResponseIsLostStillReportsThePersonFoundAndErased()
     {

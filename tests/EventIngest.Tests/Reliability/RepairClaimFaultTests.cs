@@ -13,7 +13,6 @@ namespace EventIngest.Tests.Reliability;
 [Collection(AzuriteFixture.CollectionName)]
 public sealed class RepairClaimFaultTests(AzuriteFixture azurite) : ProxiedHostTests(azurite)
 {
-
     [Theory]
     [InlineData(FaultKind.ResetAfterForward)]
     [InlineData(FaultKind.ServerBusy)]

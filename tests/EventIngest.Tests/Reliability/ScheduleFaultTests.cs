@@ -12,7 +12,6 @@ namespace EventIngest.Tests.Reliability;
 [Collection(AzuriteFixture.CollectionName)]
 public sealed class ScheduleFaultTests(AzuriteFixture azurite) : ProxiedHostTests(azurite)
 {
-
     private async Task<string> ScheduleAsync(long ts)
     {
         var body = await TestHost.JsonAsync(await Host.SendAsync($$"""{"name":"app/later","ts":{{ts}}}"""));
