@@ -1,3 +1,4 @@
+using Azure;
 using Azure.Data.Tables;
 
 namespace EventIngest.Storage;
@@ -18,11 +19,18 @@ internal sealed class ReplayLog(StorageAccount storage)
     public async Task AddAsync(string environment, string internalId, ReplayEntry entry, CancellationToken ct)
     {
         await storage.EnsureCreatedAsync(ct);
-        await storage.Replays.AddEntityAsync(new TableEntity(Partition(environment, internalId), entry.DeliveryId)
+        try
         {
-            ["Queues"] = string.Join(',', entry.Queues),
-            ["ReplayedAt"] = entry.ReplayedAt,
-        }, ct);
+            await storage.Replays.AddEntityAsync(new TableEntity(Partition(environment, internalId), entry.DeliveryId)
+            {
+                ["Queues"] = string.Join(',', entry.Queues),
+                ["ReplayedAt"] = entry.ReplayedAt,
+            }, ct);
+        }
+        catch (RequestFailedException ex) when (ex.Status == 409)
+        {
+            // The row is keyed by this delivery's own id: our insert landed and its answer was lost.
+        }
     }
 
     public async Task<IReadOnlyList<ReplayEntry>> ListAsync(string environment, string internalId, CancellationToken ct)
