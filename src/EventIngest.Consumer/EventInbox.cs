@@ -130,6 +130,8 @@ public class EventInbox
     /// <summary>The ETag of this delivery's claim, or null when the event is done or held by a live claim.</summary>
     private async Task<ETag?> TryClaimAsync(string partitionKey, string rowKey, string name, CancellationToken cancellationToken)
     {
+        // Names this delivery's claim: a write of ours that landed with its answer lost is ours on the re-read.
+        var holder = Guid.NewGuid().ToString("N");
         // A few rounds at most: each lost round means another delivery changed the row in between.
         for (var round = 0; round < 5; round++)
         {
@@ -138,6 +140,7 @@ public class EventInbox
                 ["State"] = Processing,
                 ["Name"] = name,
                 ["LeaseUntil"] = _time.GetUtcNow() + _options.InboxLease,
+                ["Holder"] = holder,
             };
             try
             {
@@ -151,6 +154,7 @@ public class EventInbox
             var existing = await _table.GetEntityIfExistsAsync<TableEntity>(partitionKey, rowKey, cancellationToken: cancellationToken);
             if (!existing.HasValue) continue; // released in between: claim again
             var row = existing.Value!;
+            if (row.GetString("State") == Processing && row.GetString("Holder") == holder) return row.ETag;
             if (row.GetString("State") == Done) return null;
             if (row.GetDateTimeOffset("LeaseUntil") > _time.GetUtcNow()) return null;
 

@@ -1,5 +1,6 @@
 using Azure.Data.Tables;
 using EventIngest.Consumer;
+using EventIngest.StorageFaults;
 using EventIngest.Tests.Infrastructure;
 
 namespace EventIngest.Client.Tests.Consumer;
@@ -34,6 +35,48 @@ public sealed class EventInboxTests(AzuriteFixture azurite) : IAsyncLifetime
         Assert.True(first);
         Assert.False(second);
         Assert.Equal(1, runs);
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task AClaimThatLandsWhileItsAnswerIsLostStillRunsTheHandler(bool takingOverAnExpiredLease)
+    {
+        var e = await OneEventAsync();
+        var time = new ShiftedTime();
+        await using var proxy = await StorageFaultProxy.StartAsync(azurite.ConnectionString);
+        var table = _host.Service.Prefix + "inbox";
+        var inbox = new EventInbox(new TableServiceClient(proxy.ConnectionString).GetTableClient(table), new EventConsumerOptions(), time);
+        if (takingOverAnExpiredLease)
+        {
+            // A delivery that claimed the event and died: its claim stays, and its lease has run out when this one comes.
+            var direct = _host.Services.GetTableClient(table);
+            TableEntity? held = null;
+            await Assert.ThrowsAsync<InvalidOperationException>(() => inbox.ProcessOnceAsync("billing", e, async ct =>
+            {
+                held = Assert.Single(await direct.QueryAsync<TableEntity>(cancellationToken: ct).ToListAsync(ct));
+                throw new InvalidOperationException();
+            }));
+            await direct.UpsertEntityAsync(held!);
+            time.Offset = new EventConsumerOptions().InboxLease + TimeSpan.FromSeconds(1);
+        }
+        // The claim's write (an insert, or the takeover's update) reaches the table; the answer does not.
+        var lost = proxy.Add(new FaultRule
+        {
+            Service = StorageService.Table,
+            Operation = takingOverAnExpiredLease ? StorageOperation.TableUpdate : StorageOperation.TableInsert,
+            Kind = FaultKind.ResetAfterForward,
+            Times = 1,
+            When = r => r.PathAndQuery.Contains(table, StringComparison.Ordinal),
+        });
+        var runs = 0;
+
+        var handled = await inbox.ProcessOnceAsync("billing", e, _ => Task.FromResult(Interlocked.Increment(ref runs)));
+
+        Assert.Equal(1, lost.Applied);
+        Assert.True(handled);
+        Assert.Equal(1, runs);
+        Assert.False(await inbox.ProcessOnceAsync("billing", e, _ => Task.FromResult(Interlocked.Increment(ref runs))));
     }
 
     [Fact]
