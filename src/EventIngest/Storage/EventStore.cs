@@ -108,6 +108,9 @@ internal sealed class EventStore(StorageAccount storage, TimeSpan idempotencyWin
             }
             catch (RequestFailedException ex) when (ex.Status is 412 or 404)
             {
+                // Our own replace, retried after it landed with its answer lost; or another attempt's.
+                var now = await ReadRecordsAsync(attempt.RecordPartition, [e.InternalId], ct);
+                if (now.TryGetValue(e.RowKey, out var current) && current.Writer == attempt.Nonce) return RecordWritten.Written;
                 throw new StorageUnavailableException("Another attempt of this request is writing the same events; retry.", ex);
             }
         }
