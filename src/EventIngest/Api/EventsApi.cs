@@ -97,9 +97,9 @@ public sealed class EventsApi
         }
 
         var name = Optional(query["name"]);
-        if (name is { Length: > EventParser.MaxNameLength }) return $"name is at most {EventParser.MaxNameLength} characters";
+        if (name is not null && EventParser.LongerThan(name, EventParser.MaxNameLength)) return $"name is at most {EventParser.MaxNameLength} characters";
         var id = Optional(query["id"]);
-        if (id is { Length: > EventParser.MaxIdLength }) return $"id is at most {EventParser.MaxIdLength} characters";
+        if (id is not null && EventParser.LongerThan(id, EventParser.MaxIdLength)) return $"id is at most {EventParser.MaxIdLength} characters";
 
         long? after = null, before = null;
         if (Optional(query["received_after"]) is { } afterText)

@@ -206,12 +206,12 @@ internal static class EventParser
         var userObject = ReadObject(user, index, "user", errors);
         if (userObject is { } u) CheckExternalId(u, index, errors);
         var idText = ReadOptionalString(id, index, "id", errors);
-        if (idText is { Length: > MaxIdLength } && CountRunes(idText) > MaxIdLength)
+        if (idText is not null && LongerThan(idText, MaxIdLength))
         {
             errors.Add(new FieldError(index, "id", $"id is longer than {MaxIdLength} characters"));
         }
         var vText = ReadOptionalString(v, index, "v", errors);
-        if (vText is { Length: > MaxVersionLength } && CountRunes(vText) > MaxVersionLength)
+        if (vText is not null && LongerThan(vText, MaxVersionLength))
         {
             errors.Add(new FieldError(index, "v", $"v is longer than {MaxVersionLength} characters"));
         }
@@ -251,7 +251,7 @@ internal static class EventParser
             return null;
         }
         // A name has no more characters (runes) than UTF-16 units, so only a long one needs counting.
-        if (text.Length > MaxNameLength && CountRunes(text) > MaxNameLength)
+        if (LongerThan(text, MaxNameLength))
         {
             errors.Add(new FieldError(index, "name", $"name is longer than {MaxNameLength} characters"));
             return null;
@@ -275,11 +275,17 @@ internal static class EventParser
         return element;
     }
 
-    private static int CountRunes(string text)
+    /// <summary>Whether <paramref name="text"/> has more than <paramref name="max"/> characters (Unicode scalar
+    /// values, as Go counts runes), not UTF-16 units: the limits of name, id and v.</summary>
+    internal static bool LongerThan(string text, int max)
     {
+        if (text.Length <= max) return false;
         var count = 0;
-        foreach (var _ in text.EnumerateRunes()) count++;
-        return count;
+        foreach (var _ in text.EnumerateRunes())
+        {
+            if (++count > max) return true;
+        }
+        return false;
     }
 
     /// <summary>

@@ -76,6 +76,13 @@ public sealed class ApiUnitTests
         Assert.Equal("id is at most 512 characters",
             EventsApi.ParseList(new QueryCollection(new Dictionary<string, StringValues> { ["id"] = new string('i', 513) }), out _, out _, out _));
         Assert.Null(EventsApi.ParseList(new QueryCollection(new Dictionary<string, StringValues> { ["name"] = new string('n', 256), ["id"] = new string('i', 512) }), out _, out _, out _));
+        // Characters, as at ingest: whatever an event may carry, the list may filter by.
+        var emoji = "\U0001F600";
+        Assert.Null(EventsApi.ParseList(new QueryCollection(new Dictionary<string, StringValues>
+        {
+            ["name"] = string.Concat(Enumerable.Repeat(emoji, 256)),
+            ["id"] = string.Concat(Enumerable.Repeat(emoji, 512)),
+        }), out _, out _, out _));
     }
 
     [Theory]
