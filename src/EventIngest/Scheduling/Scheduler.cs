@@ -42,8 +42,8 @@ internal sealed class Scheduler(StorageAccount storage, EventQueue queue, LargeE
 {
     private const int ReceiveBatch = 32;
 
-    /// <summary>How much earlier than its due time a marker may be received: its delay is whole
-    /// seconds from this clock, and the queue keeps its own.</summary>
+    /// <summary>How far ahead of this instance's clock another's may be: a marker is received no
+    /// earlier than its due time by the clock of whoever sent it (its delay is rounded up).</summary>
     private const long MarkerVisibleEarly = 1000;
 
     /// <summary>How long a release holds an event before another may take it over (its process
@@ -396,8 +396,9 @@ internal sealed class Scheduler(StorageAccount storage, EventQueue queue, LargeE
     }
 
     /// <summary>Moves a scheduled event not yet released to a new time: a marker for the new time
-    /// first, then <c>Due</c>, <c>Ts</c> and the envelope in one conditional update of the record.
-    /// Until that update the old time holds; after it the new one, and no other.</summary>
+    /// first, then <c>Due</c>, <c>Ts</c> and the envelope in one conditional update of the record,
+    /// then a second marker if the new time was due by then. Until that update the old time holds;
+    /// after it the new one, and no other.</summary>
     public async Task<ScheduleChange> RescheduleAsync(string environment, string internalId, long newTs, CancellationToken ct)
     {
         var (record, verdict) = await LoadScheduledAsync(environment, internalId, ct);
