@@ -51,8 +51,10 @@ public static class LocalHost
     {
         static Task<IResult> Send(HttpRequest request, string eventKey, EventEndpoint endpoint, CancellationToken ct) => endpoint.HandleAsync(request, eventKey, ct);
         app.MapPost("/e/{eventKey}", Send);
-        // Mapped only so that other methods get the event route's 405, not a bare 404; not part of the API.
+        // Mapped only so that other methods get the event route's 405, and an empty key its 404, in the
+        // envelope the SDKs read rather than as a bare status; not part of the API.
         app.MapMethods("/e/{eventKey}", ["GET", "HEAD", "PUT", "PATCH", "DELETE", "OPTIONS"], Send).ExcludeFromDescription();
+        app.MapMethods("/e", ["POST", "GET", "HEAD", "PUT", "PATCH", "DELETE", "OPTIONS"], (HttpRequest request, EventEndpoint endpoint, CancellationToken ct) => endpoint.HandleAsync(request, "", ct)).ExcludeFromDescription();
 
         app.MapGet("/v1/events", (HttpRequest request, EventsApi api, CancellationToken ct) => api.ListAsync(request, ct));
         app.MapGet("/v1/events/{internalId}", (HttpRequest request, string internalId, EventsApi api, CancellationToken ct) => api.GetAsync(request, internalId, ct));

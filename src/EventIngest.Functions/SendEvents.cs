@@ -4,13 +4,14 @@ using Microsoft.Azure.Functions.Worker;
 
 namespace EventIngest.Functions;
 
-/// <summary><c>POST /e/{eventKey}</c>. Every method is routed here so the others get 405, not 404.</summary>
+/// <summary><c>POST /e/{eventKey}</c>. Every method, and an empty key, is routed here so that the others get
+/// the handler's 405, and an empty key its 404, in the envelope the SDKs read.</summary>
 public sealed class SendEvents(EventEndpoint endpoint)
 {
     [Function(nameof(SendEvents))]
     public Task<IResult> Run(
-        [HttpTrigger(AuthorizationLevel.Anonymous, "get", "head", "post", "put", "patch", "delete", "options", Route = "e/{eventKey}")] HttpRequest request,
-        string eventKey,
+        [HttpTrigger(AuthorizationLevel.Anonymous, "get", "head", "post", "put", "patch", "delete", "options", Route = "e/{eventKey?}")] HttpRequest request,
+        string? eventKey,
         CancellationToken cancellationToken) =>
-        endpoint.HandleAsync(request, eventKey, cancellationToken);
+        endpoint.HandleAsync(request, eventKey ?? "", cancellationToken);
 }

@@ -187,7 +187,12 @@ public sealed class EventRouteTests(AzuriteFixture azurite) : IAsyncLifetime
         var head = await _host.Client.SendAsync(new HttpRequestMessage(HttpMethod.Head, "e/k"));
         Assert.Equal(HttpStatusCode.MethodNotAllowed, head.StatusCode);
         Assert.Equal(["POST"], head.Content.Headers.Allow);
-        Assert.Equal(HttpStatusCode.NotFound, (await _host.Client.PostAsync("e/", new StringContent("""{"name":"app/x"}"""))).StatusCode);
+        foreach (var path in new[] { "e/", "e" })
+        {
+            var empty = await _host.Client.PostAsync(path, new StringContent("""{"name":"app/x"}"""));
+            Assert.Equal(HttpStatusCode.NotFound, empty.StatusCode);
+            Assert.Equal(404, (await TestHost.JsonAsync(empty)).GetProperty("status").GetInt32());
+        }
     }
 
     [Fact]
