@@ -412,18 +412,21 @@ internal sealed class Scheduler(StorageAccount storage, EventQueue queue, LargeE
         var item = new ScheduledItem(internalId, record.Name, record.Id, newTs, record.PartitionKey);
         await PlaceAsync(environment, [item], ct);
 
+        // From the move on, a client that hangs up stops nothing: an update cancelled in flight may
+        // still land, and the event then needs what follows.
+        var finish = CancellationToken.None;
         var change = record.Move(newTs, updated, blob);
         try
         {
-            await storage.Events.UpdateEntityAsync(change, record.ETag, TableUpdateMode.Merge, ct);
+            await storage.Events.UpdateEntityAsync(change, record.ETag, TableUpdateMode.Merge, finish);
         }
         catch (RequestFailedException ex) when (ex.Status is 412 or 404)
         {
-            var (now, nowVerdict) = await LoadScheduledAsync(environment, internalId, ct);
+            var (now, nowVerdict) = await LoadScheduledAsync(environment, internalId, finish);
             if (nowVerdict != ScheduleChange.Done || now!.Due != newTs)
             {
                 // Released, cancelled or moved by someone else: the marker just sent is stale.
-                if (oldDue != newTs) await DeleteIndexQuietlyAsync(environment, newTs, internalId, ct);
+                if (oldDue != newTs) await DeleteIndexQuietlyAsync(environment, newTs, internalId, finish);
                 return nowVerdict == ScheduleChange.Done ? ScheduleChange.Conflict : nowVerdict;
             }
             // Our own update, retried by the SDK after it had landed.
@@ -431,8 +434,8 @@ internal sealed class Scheduler(StorageAccount storage, EventQueue queue, LargeE
         // The new time's marker went out before the record moved. If it was visible by now (a time
         // already due, or a slow update), a release may have met it while the record still held the
         // old time, taken it for stale and deleted it: send another. A repeated marker is harmless.
-        if (Now + MarkerVisibleEarly >= newTs) await SendMarkersAsync(environment, [item], ct);
-        if (oldDue != newTs) await TidyAsync(environment, oldDue, internalId, null, ct);
+        if (Now + MarkerVisibleEarly >= newTs) await SendMarkersAsync(environment, [item], finish);
+        if (oldDue != newTs) await TidyAsync(environment, oldDue, internalId, null, finish);
         return ScheduleChange.Done;
     }
 

@@ -54,30 +54,58 @@ public sealed class ScheduleFaultTests(AzuriteFixture azurite) : ProxiedHostTest
         Assert.Empty(await Host.ReceiveAllAsync());
     }
 
-    [Fact]
-    public async Task ARescheduleToNowAnswered200FiresWhenItsMarkerIsSeenBeforeTheRecordMoves()
+    /// <summary>The record's move: its update in the events table.</summary>
+    private FaultRule RecordMove(FaultKind kind) => Proxy.Add(new FaultRule
+    {
+        Service = StorageService.Table,
+        Operation = StorageOperation.TableUpdate,
+        Kind = kind,
+        Delay = TimeSpan.FromSeconds(5),
+        Times = 1,
+        When = r => r.PathAndQuery.Contains(Host.Prefix + "events", StringComparison.Ordinal),
+    });
+
+    [Theory]
+    [InlineData(FaultKind.Latency)]
+    [InlineData(FaultKind.ServerBusy)]
+    [InlineData(FaultKind.ResetAfterForward)]
+    public async Task ARescheduleToNowAnswered200FiresWhenItsMarkerIsSeenBeforeTheRecordMoves(FaultKind kind)
     {
         var id = await ScheduleAsync(Now + 20_000); // its old time's marker comes due during the test, and must release nothing
-        // The record's move is slow: the new time's marker, sent first and visible at once, reaches a
-        // release (the due poll) while the record still holds the old time.
-        var slow = Proxy.Add(new FaultRule
-        {
-            Service = StorageService.Table,
-            Operation = StorageOperation.TableUpdate,
-            Kind = FaultKind.Latency,
-            Delay = TimeSpan.FromSeconds(5),
-            Times = 1,
-            When = r => r.PathAndQuery.Contains(Host.Prefix + "events", StringComparison.Ordinal),
-        });
+        // The record's move is slow, throttled and retried, or lands with its answer lost: the new time's
+        // marker, sent first and visible at once, may reach a release (the due poll) while the record
+        // still holds the old time.
+        var move = RecordMove(kind);
         var newTs = Now - 1000;
 
         var reschedule = await Host.Client.PatchAsync($"v1/events/{id}", new StringContent($$"""{"ts":{{newTs}}}"""));
 
         Assert.Equal(HttpStatusCode.OK, reschedule.StatusCode);
-        Assert.Equal(1, slow.Applied);
+        Assert.Equal(1, move.Applied);
         var message = Assert.Single(await Host.ReceiveAtLeastAsync(1));
         Assert.Equal(id, message.GetProperty("internal_id").GetString());
         Assert.Equal(newTs, message.GetProperty("ts").GetInt64());
+        Assert.Equal(0, await Host.DueMarkersSettledAsync());
+        Assert.Empty(await Host.ReceiveAllAsync());
+    }
+
+    [Fact]
+    public async Task ARescheduleToNowWhoseClientHangsUpDuringTheMoveStillFiresOnce()
+    {
+        var id = await ScheduleAsync(Now + 20_000);
+        var move = RecordMove(FaultKind.Latency);
+        var newTs = Now - 1000;
+
+        using (var hangUp = new CancellationTokenSource(TimeSpan.FromSeconds(1)))
+        {
+            await Assert.ThrowsAnyAsync<OperationCanceledException>(() =>
+                Host.Client.PatchAsync($"v1/events/{id}", new StringContent($$"""{"ts":{{newTs}}}"""), hangUp.Token));
+        }
+
+        // Nobody was answered: the event fires once, at the new time if the move landed, else at the old one.
+        var message = Assert.Single(await Host.ReceiveAtLeastAsync(1));
+        Assert.Equal(1, move.Applied);
+        Assert.Equal(id, message.GetProperty("internal_id").GetString());
         Assert.Equal(0, await Host.DueMarkersSettledAsync());
         Assert.Empty(await Host.ReceiveAllAsync());
     }
