@@ -38,9 +38,12 @@ public sealed class EventInboxTests(AzuriteFixture azurite) : IAsyncLifetime
     }
 
     [Theory]
-    [InlineData(false)]
-    [InlineData(true)]
-    public async Task AClaimThatLandsWhileItsAnswerIsLostStillRunsTheHandler(bool takingOverAnExpiredLease)
+    [InlineData(false, FaultKind.ResetAfterForward)]
+    [InlineData(true, FaultKind.ResetAfterForward)]
+    [InlineData(false, FaultKind.ServerBusy)]
+    [InlineData(true, FaultKind.ServerBusy)]
+    [InlineData(false, FaultKind.Latency)]
+    public async Task AClaimThatLandsWhileItsAnswerIsLostStillRunsTheHandler(bool takingOverAnExpiredLease, FaultKind kind)
     {
         var e = await OneEventAsync();
         var time = new ShiftedTime();
@@ -60,12 +63,13 @@ public sealed class EventInboxTests(AzuriteFixture azurite) : IAsyncLifetime
             await direct.UpsertEntityAsync(held!);
             time.Offset = new EventConsumerOptions().InboxLease + TimeSpan.FromSeconds(1);
         }
-        // The claim's write (an insert, or the takeover's update) reaches the table; the answer does not.
+        // The claim's write (an insert, or the takeover's update) lands with its answer lost, is throttled, or is slow.
         var lost = proxy.Add(new FaultRule
         {
             Service = StorageService.Table,
             Operation = takingOverAnExpiredLease ? StorageOperation.TableUpdate : StorageOperation.TableInsert,
-            Kind = FaultKind.ResetAfterForward,
+            Kind = kind,
+            Delay = TimeSpan.FromSeconds(3),
             Times = 1,
             When = r => r.PathAndQuery.Contains(table, StringComparison.Ordinal),
         });

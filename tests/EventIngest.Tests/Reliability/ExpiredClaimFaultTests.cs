@@ -21,17 +21,22 @@ public sealed class ExpiredClaimFaultTests(AzuriteFixture azurite) : ProxiedHost
 
     protected override void ConfigureServices(IServiceCollection services) => services.AddSingleton<TimeProvider>(_time);
 
-    [Fact]
-    public async Task AReplaceOfAnExpiredClaimThatLandsWhileItsAnswerIsLostLeavesTheNewEventAcceptedAndDelivered()
+    [Theory]
+    [InlineData(FaultKind.ResetAfterForward)]
+    [InlineData(FaultKind.ServerBusy)]
+    [InlineData(FaultKind.Latency)]
+    public async Task AReplaceOfAnExpiredClaimThatLandsWhileItsAnswerIsLostLeavesTheNewEventAcceptedAndDelivered(FaultKind kind)
     {
         var first = Assert.Single(await Host.SendForIdsAsync("""{"name":"app/x","id":"k"}"""));
         _time.Offset = TimeSpan.FromMinutes(61);
-        // The claim's conditional replace (If-Match) in the claims table: applied, then the connection reset.
+        // The claim's conditional replace (If-Match) in the claims table: applied with its answer lost,
+        // throttled and retried, or slow.
         var lost = Proxy.Add(new FaultRule
         {
             Service = StorageService.Table,
             Operation = StorageOperation.TableBatch,
-            Kind = FaultKind.ResetAfterForward,
+            Kind = kind,
+            Delay = TimeSpan.FromSeconds(3),
             Times = 1,
             When = r => r.BodyContains(Host.Prefix + "idempotency") && r.BodyContains("If-Match:"),
         });

@@ -5,13 +5,16 @@ using EventIngest.Tests.Infrastructure;
 
 namespace EventIngest.Tests.Reliability;
 
-/// <summary>A replay answered 200 is on its queue once and logged once, also when the log's write lands
-/// while its answer is lost (its retry then meets that write).</summary>
+/// <summary>A replay answered 200 is on its queue once and logged once, also when the log's write is slow,
+/// throttled, or lands while its answer is lost (its retry then meets that write).</summary>
 [Collection(AzuriteFixture.CollectionName)]
 public sealed class ReplayFaultTests(AzuriteFixture azurite) : ProxiedHostTests(azurite)
 {
-    [Fact]
-    public async Task AReplayWhoseLogWriteLandsWhileItsAnswerIsLostIs200AndLoggedOnce()
+    [Theory]
+    [InlineData(FaultKind.ResetAfterForward)]
+    [InlineData(FaultKind.ServerBusy)]
+    [InlineData(FaultKind.Latency)]
+    public async Task AReplayWhoseLogWriteLandsWhileItsAnswerIsLostIs200AndLoggedOnce(FaultKind kind)
     {
         var id = Assert.Single(await Host.SendForIdsAsync("""{"name":"app/x"}"""));
         Assert.Single(await Host.ReceiveAtLeastAsync(1));
@@ -19,7 +22,8 @@ public sealed class ReplayFaultTests(AzuriteFixture azurite) : ProxiedHostTests(
         {
             Service = StorageService.Table,
             Operation = StorageOperation.TableInsert,
-            Kind = FaultKind.ResetAfterForward,
+            Kind = kind,
+            Delay = TimeSpan.FromSeconds(3),
             Times = 1,
             When = r => r.PathAndQuery.Contains(Host.Prefix + "replays", StringComparison.Ordinal),
         });

@@ -14,8 +14,11 @@ namespace EventIngest.Tests.Reliability;
 [Collection(AzuriteFixture.CollectionName)]
 public sealed class VoidRecordFaultTests(AzuriteFixture azurite) : ProxiedHostTests(azurite)
 {
-    [Fact]
-    public async Task AReplaceOfAVoidRecordThatLandsWhileItsAnswerIsLostIsTheRequestsOwn()
+    [Theory]
+    [InlineData(FaultKind.ResetAfterForward)]
+    [InlineData(FaultKind.ServerBusy)]
+    [InlineData(FaultKind.Latency)]
+    public async Task AReplaceOfAVoidRecordThatLandsWhileItsAnswerIsLostIsTheRequestsOwn(FaultKind kind)
     {
         const string body = """{"name":"app/x"}""";
         var seeded = Seeds.Header();
@@ -28,7 +31,8 @@ public sealed class VoidRecordFaultTests(AzuriteFixture azurite) : ProxiedHostTe
         {
             Service = StorageService.Table,
             Operation = StorageOperation.TableUpdate,
-            Kind = FaultKind.ResetAfterForward,
+            Kind = kind,
+            Delay = TimeSpan.FromSeconds(3),
             Times = 1,
             When = r => r.PathAndQuery.Contains(Host.Prefix + "events", StringComparison.Ordinal),
         });
