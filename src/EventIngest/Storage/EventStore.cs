@@ -19,7 +19,7 @@ internal sealed class EventStore(StorageAccount storage, TimeSpan idempotencyWin
     // Transactions are capped at 4 MiB; binary properties travel base64-encoded.
     private const int MaxTransactionPayload = 2_500_000;
     // Rounds of inserting a request's claims of one partition: a round is repeated only for claims that
-    // conflicted and were gone when read (an expired claim the cleanup removed in between).
+    // changed in between (an expired claim the cleanup removed, or one replaced as this request replaced it).
     private const int MaxClaimRounds = 5;
 
     private readonly TimeSpan _window = idempotencyWindow;
@@ -264,7 +264,8 @@ internal sealed class EventStore(StorageAccount storage, TimeSpan idempotencyWin
                     if (holder is null) rest.Add(c);
                     else if (!won) lost.Add((c.Claim, holder));
                 }
-                // A claim that is gone by now was an expired one the cleanup removed meanwhile: insert again.
+                // A claim gone by now, or changed while this request replaced it, is inserted again: the next
+                // round's conflict reads who holds it then (this request's own replace, landed, included).
                 if (rest.Count > 0 && round == MaxClaimRounds)
                 {
                     throw new InvalidOperationException("A claim insert kept conflicting with claims that were gone when read.", ex);
@@ -277,7 +278,7 @@ internal sealed class EventStore(StorageAccount storage, TimeSpan idempotencyWin
 
     /// <summary>Who holds the key: the existing claim inside the window, or this event when the
     /// existing claim has expired and this request replaced it (<c>Won</c>); no holder when the claim
-    /// is gone (the cleanup removed the expired claim meanwhile), to be inserted again.</summary>
+    /// changed before the replace (to be inserted, and so read, again).</summary>
     private async Task<(string? Holder, bool Won)> ResolveExistingClaimAsync(RequestAttempt attempt, EventRecord e, (string Partition, string Row) key, TableEntity claim, CancellationToken ct)
     {
         var holder = claim.GetString(ClaimColumn.InternalId);
@@ -294,9 +295,7 @@ internal sealed class EventStore(StorageAccount storage, TimeSpan idempotencyWin
         {
             // Changed meanwhile: by another request, by the cleanup, or by our own replace, retried
             // after it had landed with its answer lost.
-            var again = await storage.Idempotency.GetEntityIfExistsAsync<TableEntity>(key.Partition, key.Row, cancellationToken: ct);
-            if (!again.HasValue) return (null, false);
-            return (again.Value!.GetString(ClaimColumn.InternalId), again.Value.GetString(ClaimColumn.Writer) == attempt.Nonce);
+            return (null, false);
         }
     }
 
